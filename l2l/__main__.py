@@ -1,0 +1,5 @@
+import sys
+
+from l2l.cli import main
+
+sys.exit(main())

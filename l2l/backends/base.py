@@ -1,0 +1,67 @@
+"""The one interface every model backend implements.
+
+A backend turns chat messages into completions. The pipeline, the evaluation
+harness and the training rewards only ever talk to this interface, so the same
+formulator/generator code runs on llama.cpp, transformers, an OpenAI-compatible
+server or vLLM.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from typing import Any
+
+from l2l.types import Completion
+
+Message = dict[str, str]  # {"role": "system"|"user"|"assistant", "content": str}
+
+
+class BackendError(RuntimeError):
+    """A model backend could not load or could not answer; the message says why in one line."""
+
+
+@dataclass
+class GenerationParams:
+    """Sampling settings for one request. `json_schema` asks for schema-constrained output
+    where the backend supports it (llama.cpp grammar, OpenAI response_format, vLLM guided decoding)."""
+
+    max_tokens: int = 512
+    temperature: float = 0.0
+    top_p: float = 1.0
+    n: int = 1
+    seed: int | None = None
+    stop: list[str] = field(default_factory=list)
+    json_schema: dict[str, Any] | None = None
+    repeat_penalty: float = 1.0  # >1 discourages loops (the 0.5B model repeats itself at temperature 0)
+
+
+class ChatBackend(abc.ABC):
+    """Base class of model backends. Subclasses implement `_chat`; `chat` adds nothing but
+    argument normalisation so behaviour is the same everywhere."""
+
+    name: str = "base"
+    # True where `json_schema` is enforced by the decoder rather than only requested in the prompt.
+    supports_json_schema: bool = False
+
+    def chat(self, messages: list[Message], params: GenerationParams | None = None, **kw: Any) -> list[Completion]:
+        """Return `params.n` completions for one conversation."""
+        params = params or GenerationParams()
+        if kw:
+            params = GenerationParams(**{**params.__dict__, **kw})
+        return self._chat(messages, params)
+
+    def chat_batch(self, conversations: list[list[Message]], params: GenerationParams | None = None, **kw: Any) -> list[list[Completion]]:
+        """Completions for many conversations. Backends that batch (hf, vllm, openai with
+        concurrency) override this; the default runs them one after another."""
+        return [self.chat(m, params, **kw) for m in conversations]
+
+    @abc.abstractmethod
+    def _chat(self, messages: list[Message], params: GenerationParams) -> list[Completion]:
+        ...
+
+    def close(self) -> None:
+        """Free the model (weights, server connections)."""
+
+    def describe(self) -> str:
+        return self.name

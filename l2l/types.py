@@ -1,0 +1,313 @@
+"""Typed records passed between the pipeline's stages.
+
+question -> Formulation -> Program -> ExecutionResult -> SolveResult
+
+Every record round-trips through plain JSON (`to_dict` / `from_dict`), so the same
+objects are written to eval predictions, training logs and `l2l solve --json`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from solvers.result import ExecutionResult
+
+__all__ = [
+    "MODEL_TYPES",
+    "Variable",
+    "Formulation",
+    "FormulationError",
+    "Program",
+    "Completion",
+    "Candidate",
+    "SolveResult",
+    "ExecutionResult",
+]
+
+# The kinds of model the formulator may choose. Lower-case canonical names; the
+# parser maps common spellings ("constraint satisfaction", "smt", "linear program") onto these.
+MODEL_TYPES: tuple[str, ...] = ("sat", "csp", "smt", "lp", "milp", "symbolic", "arithmetic", "logic")
+
+# Which solver backend writes programs for which model type.
+BACKEND_FOR_MODEL_TYPE: dict[str, str] = {
+    "sat": "z3",
+    "csp": "z3",
+    "smt": "z3",
+    "lp": "z3",
+    "milp": "z3",
+    "logic": "z3",
+    "symbolic": "sympy",
+    "arithmetic": "sympy",
+}
+
+_MODEL_TYPE_ALIASES: dict[str, str] = {
+    "constraint satisfaction": "csp",
+    "constraint satisfaction problem": "csp",
+    "constraint": "csp",
+    "boolean satisfiability": "sat",
+    "satisfiability": "sat",
+    "propositional": "sat",
+    "propositional logic": "sat",
+    "first-order logic": "logic",
+    "first order logic": "logic",
+    "fol": "logic",
+    "smt": "smt",
+    "linear programming": "lp",
+    "linear program": "lp",
+    "integer programming": "milp",
+    "integer linear programming": "milp",
+    "ilp": "milp",
+    "mip": "milp",
+    "optimization": "milp",
+    "optimisation": "milp",
+    "symbolic math": "symbolic",
+    "symbolic mathematics": "symbolic",
+    "algebra": "symbolic",
+    "math": "symbolic",
+    "equation": "symbolic",
+    "equations": "symbolic",
+    "arithmetic": "arithmetic",
+}
+
+
+class FormulationError(ValueError):
+    """A formulation that does not validate; the message names the offending field."""
+
+
+def normalise_model_type(value: Any) -> str:
+    """Map a model-type spelling onto one of MODEL_TYPES.
+
+    >>> normalise_model_type("Constraint Satisfaction")
+    'csp'
+    """
+    if not isinstance(value, str) or not value.strip():
+        raise FormulationError(f"model_type must be a non-empty string, got {value!r}")
+    key = value.strip().lower().replace("_", " ")
+    if key in MODEL_TYPES:
+        return key
+    if key in _MODEL_TYPE_ALIASES:
+        return _MODEL_TYPE_ALIASES[key]
+    for alias, canon in _MODEL_TYPE_ALIASES.items():
+        if alias in key:
+            return canon
+    raise FormulationError(f"model_type {value!r} is not one of {', '.join(MODEL_TYPES)}")
+
+
+@dataclass
+class Variable:
+    """One decision variable: a name, a type (int, bool, real, enum, ...) and its domain as text."""
+
+    name: str
+    type: str = "int"
+    domain: str = ""
+    description: str = ""
+
+    @classmethod
+    def from_any(cls, obj: Any, where: str) -> "Variable":
+        if isinstance(obj, str):
+            if not obj.strip():
+                raise FormulationError(f"{where}: empty variable")
+            return cls(name=obj.strip())
+        if not isinstance(obj, dict):
+            raise FormulationError(f"{where}: expected an object with 'name', got {type(obj).__name__}")
+        name = obj.get("name")
+        if not isinstance(name, str) or not name.strip():
+            raise FormulationError(f"{where}.name: must be a non-empty string, got {name!r}")
+        domain = obj.get("domain", "")
+        if isinstance(domain, (list, tuple)):
+            domain = ", ".join(str(d) for d in domain)
+        elif isinstance(domain, dict):
+            domain = json.dumps(domain)
+        return cls(
+            name=name.strip(),
+            type=str(obj.get("type", "int") or "int"),
+            domain=str(domain if domain is not None else ""),
+            description=str(obj.get("description", "") or ""),
+        )
+
+
+@dataclass
+class Formulation:
+    """The formulator's structured reading of a problem (the five fields of the method)."""
+
+    summary: str
+    model_type: str
+    variables: list[Variable] = field(default_factory=list)
+    constraints: list[str] = field(default_factory=list)
+    objective: str | None = None
+
+    FIELDS = ("summary", "model_type", "variables", "constraints", "objective")
+
+    @property
+    def backend(self) -> str:
+        """Solver backend that should implement this formulation."""
+        return BACKEND_FOR_MODEL_TYPE.get(self.model_type, "z3")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "summary": self.summary,
+            "model_type": self.model_type,
+            "variables": [asdict(v) for v in self.variables],
+            "constraints": list(self.constraints),
+            "objective": self.objective,
+        }
+
+    def to_json(self, indent: int | None = None) -> str:
+        return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False)
+
+    @classmethod
+    def from_dict(cls, d: Any) -> "Formulation":
+        """Validate and build a Formulation; raises FormulationError naming the bad field.
+
+        >>> Formulation.from_dict({"summary": "s", "model_type": "CSP", "variables": ["x"],
+        ...                        "constraints": ["x > 1"], "objective": None}).model_type
+        'csp'
+        """
+        if not isinstance(d, dict):
+            raise FormulationError(f"formulation must be a JSON object, got {type(d).__name__}")
+        missing = [k for k in ("summary", "model_type", "variables", "constraints") if k not in d]
+        if missing:
+            raise FormulationError(f"formulation is missing field(s): {', '.join(missing)}")
+        summary = d["summary"]
+        if not isinstance(summary, str) or not summary.strip():
+            raise FormulationError("summary: must be a non-empty string")
+        model_type = normalise_model_type(d["model_type"])
+        raw_vars = d["variables"]
+        if isinstance(raw_vars, dict):  # {"name": "domain"} is a common model shorthand
+            raw_vars = [{"name": k, "domain": v} for k, v in raw_vars.items()]
+        if not isinstance(raw_vars, list):
+            raise FormulationError(f"variables: must be a list, got {type(raw_vars).__name__}")
+        variables = [Variable.from_any(v, f"variables[{i}]") for i, v in enumerate(raw_vars)]
+        raw_cons = d["constraints"]
+        if isinstance(raw_cons, str):
+            raw_cons = [raw_cons]
+        if not isinstance(raw_cons, list):
+            raise FormulationError(f"constraints: must be a list of strings, got {type(raw_cons).__name__}")
+        constraints = []
+        for i, c in enumerate(raw_cons):
+            if isinstance(c, dict):  # {"description": ..., "expression": ...}
+                c = " : ".join(str(v) for v in c.values())
+            if not isinstance(c, (str, int, float)) or not str(c).strip():
+                raise FormulationError(f"constraints[{i}]: must be a non-empty string")
+            constraints.append(str(c).strip())
+        objective = d.get("objective")
+        if objective is not None and not isinstance(objective, str):
+            objective = json.dumps(objective)
+        if isinstance(objective, str) and objective.strip().lower() in ("", "none", "null", "n/a"):
+            objective = None
+        return cls(summary.strip(), model_type, variables, constraints, objective)
+
+    @classmethod
+    def from_json(cls, text: str) -> "Formulation":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise FormulationError(f"formulation is not valid JSON: {e.msg} at line {e.lineno} column {e.colno}") from None
+        return cls.from_dict(data)
+
+
+@dataclass
+class Program:
+    """A generated solver program: which backend's prelude it expects, and its source."""
+
+    backend: str
+    code: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"backend": self.backend, "code": self.code}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Program":
+        return cls(backend=str(d["backend"]), code=str(d["code"]))
+
+
+@dataclass
+class Completion:
+    """One model completion with the accounting the benchmarks need."""
+
+    text: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    elapsed_s: float = 0.0
+    finish_reason: str | None = None
+
+
+@dataclass
+class Candidate:
+    """One formulation -> program -> execution attempt inside a solve."""
+
+    formulation: Formulation | None
+    program: Program | None
+    execution: ExecutionResult | None
+    answer: str | None = None  # the normalised answer this candidate votes for
+    repairs: int = 0
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "formulation": self.formulation.to_dict() if self.formulation else None,
+            "program": self.program.to_dict() if self.program else None,
+            "execution": self.execution.to_dict() if self.execution else None,
+            "answer": self.answer,
+            "repairs": self.repairs,
+            "error": self.error,
+        }
+
+
+# Final statuses of a whole solve.
+SOLVE_STATUSES = ("solved", "disagreement", "no_answer", "error")
+
+
+@dataclass
+class SolveResult:
+    """Everything `l2l.reason` knows about one question.
+
+    status: "solved" (an answer, and the voters agreed), "disagreement" (an answer by
+    plurality, but candidates disagreed), "no_answer" (no candidate produced an answer),
+    "error" (bad input or a failure before any candidate ran).
+    """
+
+    question: str
+    answer: str | None
+    status: str
+    candidates: list[Candidate] = field(default_factory=list)
+    votes: dict[str, int] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+    tokens: dict[str, int] = field(default_factory=dict)
+    error: str | None = None
+
+    @property
+    def best(self) -> Candidate | None:
+        """The first candidate that voted for the final answer (else the first one)."""
+        for c in self.candidates:
+            if self.answer is not None and c.answer == self.answer:
+                return c
+        return self.candidates[0] if self.candidates else None
+
+    @property
+    def formulation(self) -> Formulation | None:
+        c = self.best
+        return c.formulation if c else None
+
+    @property
+    def program(self) -> Program | None:
+        c = self.best
+        return c.program if c else None
+
+    def to_dict(self) -> dict[str, Any]:
+        f, p = self.formulation, self.program
+        return {
+            "question": self.question,
+            "answer": self.answer,
+            "status": self.status,
+            "error": self.error,
+            "formulation": f.to_dict() if f else None,
+            "program": p.code if p else None,
+            "backend": p.backend if p else None,
+            "votes": dict(self.votes),
+            "timings": {k: round(v, 4) for k, v in self.timings.items()},
+            "tokens": dict(self.tokens),
+            "candidates": [c.to_dict() for c in self.candidates],
+        }

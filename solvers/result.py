@@ -1,0 +1,58 @@
+"""The one result type every program execution returns.
+
+Kept in its own module (no heavy imports) so that `l2l` can re-export it without
+pulling in the executor or any solver library.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+Status = Literal["ok", "syntax_error", "runtime_error", "timeout", "memory", "no_answer", "blocked"]
+STATUSES: tuple[str, ...] = ("ok", "syntax_error", "runtime_error", "timeout", "memory", "no_answer", "blocked")
+
+ANSWER_PREFIX = "ANSWER:"
+
+
+@dataclass
+class ExecutionResult:
+    """What running one untrusted program produced.
+
+    `answer` is the value of the last `ANSWER: <value>` line on stdout (stripped),
+    or None. `status` is "ok" only when the program exited normally *and* printed
+    an answer; a clean exit without one is "no_answer".
+    """
+
+    status: Status
+    answer: str | None = None
+    stdout: str = ""
+    stderr: str = ""
+    elapsed_s: float = 0.0
+    returncode: int | None = None
+    error: str | None = None  # one-line human explanation for non-ok statuses
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "ExecutionResult":
+        return cls(**{k: d.get(k) for k in cls.__dataclass_fields__ if k in d})
+
+
+def parse_answer(stdout: str) -> str | None:
+    """Return the value of the last `ANSWER:` line in `stdout`, or None.
+
+    >>> parse_answer("x\\nANSWER: 3\\nANSWER: B\\n")
+    'B'
+    """
+    answer = None
+    for line in stdout.splitlines():
+        s = line.strip()
+        if s.startswith(ANSWER_PREFIX):
+            answer = s[len(ANSWER_PREFIX):].strip()
+    return answer
