@@ -1,0 +1,73 @@
+"""Stage 1: question -> Formulation, with schema-constrained decoding where the backend has it
+and one repair round (the parse error fed back) where it does not."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from l2l.backends.base import ChatBackend, GenerationParams
+from l2l.parsing import parse_formulation
+from l2l.prompts import formulator_messages
+from l2l.types import MODEL_TYPES, Completion, Formulation, FormulationError
+
+# JSON schema handed to backends with constrained decoding (llama.cpp grammar, OpenAI
+# response_format, vLLM guided decoding). Kept permissive on strings: the grammar's job is
+# the shape; `Formulation.from_dict` does the semantic validation.
+FORMULATION_SCHEMA: dict = {
+    "type": "object",
+    "properties": {
+        "summary": {"type": "string"},
+        "model_type": {"type": "string", "enum": list(MODEL_TYPES)},
+        "variables": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "name": {"type": "string"},
+                    "type": {"type": "string"},
+                    "domain": {"type": "string"},
+                    "description": {"type": "string"},
+                },
+                "required": ["name", "type", "domain"],
+            },
+        },
+        "constraints": {"type": "array", "items": {"type": "string"}},
+        "objective": {"type": "string"},
+    },
+    "required": ["summary", "model_type", "variables", "constraints", "objective"],
+}
+
+REPAIR_PROMPT = "Your reply is not a valid formulation: {error}. Reply with the corrected JSON object only."
+
+
+@dataclass
+class FormulationAttempt:
+    formulation: Formulation | None
+    raw: str
+    error: str | None = None
+    completions: list[Completion] = field(default_factory=list)
+
+
+def formulate(backend: ChatBackend, question: str, options: list[str] | None, params: GenerationParams, *, repair: bool = True) -> FormulationAttempt:
+    """One formulation of `question`. Never raises for bad model output: the attempt
+    carries `error` instead."""
+    messages = formulator_messages(question, options)
+    if backend.supports_json_schema:
+        params = replace(params, json_schema=FORMULATION_SCHEMA)
+    completion = backend.chat(messages, replace(params, n=1))[0]
+    attempt = FormulationAttempt(None, completion.text, completions=[completion])
+    try:
+        attempt.formulation = parse_formulation(completion.text)
+        return attempt
+    except FormulationError as e:
+        attempt.error = str(e)
+    if repair:
+        follow_up = [*messages, {"role": "assistant", "content": completion.text}, {"role": "user", "content": REPAIR_PROMPT.format(error=attempt.error)}]
+        second = backend.chat(follow_up, replace(params, n=1, temperature=0.0))[0]
+        attempt.completions.append(second)
+        try:
+            attempt.formulation = parse_formulation(second.text)
+            attempt.raw, attempt.error = second.text, None
+        except FormulationError as e:
+            attempt.error = f"{attempt.error}; after one repair round: {e}"
+    return attempt

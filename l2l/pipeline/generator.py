@@ -1,0 +1,49 @@
+"""Stage 2: question + Formulation -> Program, and repair rounds that show the generator
+the solver's error."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from l2l.backends.base import ChatBackend, GenerationParams, Message
+from l2l.parsing import extract_program
+from l2l.prompts import generator_messages, program_messages, repair_messages
+from l2l.types import Completion, Formulation, Program
+
+
+@dataclass
+class ProgramAttempt:
+    program: Program | None
+    raw: str
+    messages: list[Message]
+    error: str | None = None
+    completions: list[Completion] = field(default_factory=list)
+
+
+def _attempt(backend: ChatBackend, messages: list[Message], solver_backend: str, params: GenerationParams) -> ProgramAttempt:
+    completion = backend.chat(messages, replace(params, n=1, json_schema=None))[0]
+    attempt = ProgramAttempt(None, completion.text, messages, completions=[completion])
+    try:
+        attempt.program = Program(solver_backend, extract_program(completion.text))
+    except ValueError as e:
+        attempt.error = str(e)
+    return attempt
+
+
+def write_program(backend: ChatBackend, question: str, formulation: Formulation, options: list[str] | None, params: GenerationParams) -> ProgramAttempt:
+    """One program for one formulation; the solver backend follows the formulation's model type."""
+    messages = generator_messages(question, formulation, options)
+    return _attempt(backend, messages, formulation.backend, params)
+
+
+def write_program_one_stage(backend: ChatBackend, question: str, options: list[str] | None, params: GenerationParams, solver_backend: str = "z3") -> ProgramAttempt:
+    """The one-stage baseline: a program straight from the question."""
+    return _attempt(backend, program_messages(question, options, solver_backend), solver_backend, params)
+
+
+def repair_program(backend: ChatBackend, previous: ProgramAttempt, error: str, params: GenerationParams) -> ProgramAttempt:
+    """A corrected program, given the previous attempt and what went wrong when it ran."""
+    code = previous.program.code if previous.program else previous.raw
+    solver_backend = previous.program.backend if previous.program else "z3"
+    messages = repair_messages(previous.messages, code, error)
+    return _attempt(backend, messages, solver_backend, replace(params, temperature=0.0))

@@ -1,0 +1,211 @@
+"""The whole inference path for one question: k formulations x m programs, each executed in
+the sandbox, failed programs repaired with the solver's error, answers voted on.
+
+    >>> from l2l.backends.scripted import ScriptedBackend
+    >>> from l2l.config import SolveConfig
+    >>> solver = Solver(SolveConfig(), ScriptedBackend([...]))      # doctest: +SKIP
+    >>> solver.solve("Who is a knight?").answer                      # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from l2l.backends.base import ChatBackend, GenerationParams
+from l2l.config import SolveConfig
+from l2l.errors import InputError
+from l2l.pipeline.formulator import formulate
+from l2l.pipeline.generator import ProgramAttempt, repair_program, write_program
+from l2l.pipeline.vote import vote
+from l2l.types import Candidate, Completion, SolveResult
+
+ProgressFn = Callable[[str], None]
+
+
+def validate_question(question: Any, max_chars: int) -> str:
+    """Return the stripped question or raise InputError with a message a user can act on."""
+    if not isinstance(question, str):
+        raise InputError(f"the question must be text, got {type(question).__name__}")
+    q = question.strip()
+    if not q:
+        raise InputError("the question is empty")
+    if len(q) > max_chars:
+        raise InputError(f"the question is {len(q):,} characters long; the limit is {max_chars:,} (set max_question_chars to change it)")
+    if "\x00" in q:
+        raise InputError("the question contains NUL bytes; is it a binary file?")
+    return q
+
+
+def normalise(answer: str | None, options: list[str] | None) -> str | None:
+    """A program's printed answer in canonical form (an option letter where there are options)."""
+    if answer is None:
+        return None
+    from l2l.data.answers import normalise_answer
+
+    norm = normalise_answer(answer, options)
+    if norm is None and not options:
+        norm = answer.strip() or None
+    return norm
+
+
+@dataclass
+class _Ledger:
+    """Timings and token counts of one solve, by stage."""
+
+    timings: dict[str, float] = field(default_factory=lambda: {"formulation": 0.0, "generation": 0.0, "execution": 0.0})
+    tokens: dict[str, int] = field(default_factory=lambda: {"prompt": 0, "completion": 0})
+
+    def add(self, stage: str, seconds: float, completions: list[Completion] = ()) -> None:
+        self.timings[stage] = self.timings.get(stage, 0.0) + seconds
+        for c in completions:
+            self.tokens["prompt"] += c.prompt_tokens
+            self.tokens["completion"] += c.completion_tokens
+
+
+class Solver:
+    """Runs the pipeline with given formulator and generator backends (the same object when
+    one model plays both roles)."""
+
+    def __init__(self, config: SolveConfig, formulator: ChatBackend, generator: ChatBackend | None = None, progress: ProgressFn | None = None):
+        self.config = config
+        self.formulator = formulator
+        self.generator = generator or formulator
+        self.progress = progress or (lambda _msg: None)
+
+    def _params(self, index: int, max_tokens: int) -> GenerationParams:
+        # The first sample is greedy so that samples=1 is deterministic; later ones explore.
+        c = self.config
+        return GenerationParams(
+            max_tokens=max_tokens,
+            temperature=0.0 if index == 0 else c.sample_temperature,
+            seed=c.seed + index,
+            repeat_penalty=c.repeat_penalty,
+        )
+
+    def _execute(self, attempt: ProgramAttempt, ledger: _Ledger):
+        from solvers import execute
+
+        t = time.perf_counter()
+        result = execute(attempt.program.code, backend=attempt.program.backend, timeout_s=self.config.timeout_s, memory_mb=self.config.memory_mb)
+        ledger.add("execution", time.perf_counter() - t)
+        return result
+
+    def _program_candidate(self, question: str, options, formulation, index: int, ledger: _Ledger) -> Candidate:
+        c = self.config
+        self.progress(f"writing program {index + 1}")
+        t = time.perf_counter()
+        attempt = write_program(self.generator, question, formulation, options, self._params(index, c.program_max_tokens))
+        ledger.add("generation", time.perf_counter() - t, attempt.completions)
+        cand = Candidate(formulation, attempt.program, None)
+        repairs = 0
+        while True:
+            if attempt.program is None:
+                cand.error = f"generator: {attempt.error}"
+                execution = None
+            else:
+                self.progress(f"running program {index + 1}" + (f" (repair {repairs})" if repairs else ""))
+                execution = self._execute(attempt, ledger)
+                cand.program, cand.execution = attempt.program, execution
+                if execution.ok:
+                    cand.answer = normalise(execution.answer, options)
+                    cand.error = None if cand.answer is not None else f"answer {execution.answer!r} matches no option"
+                    if cand.answer is not None:
+                        break
+                else:
+                    cand.error = f"{execution.status}: {execution.error or execution.stderr[-500:]}"
+            if repairs >= c.repair_rounds:
+                break
+            repairs += 1
+            self.progress(f"repairing program {index + 1}")
+            t = time.perf_counter()
+            feedback = cand.error if execution is None or execution.ok else _feedback(execution)
+            attempt = repair_program(self.generator, attempt, feedback, self._params(index, c.program_max_tokens))
+            ledger.add("generation", time.perf_counter() - t, attempt.completions)
+        cand.repairs = repairs
+        return cand
+
+    def solve(self, question: str, options: list[str] | None = None) -> SolveResult:
+        c = self.config
+        question = validate_question(question, c.max_question_chars)
+        ledger = _Ledger()
+        candidates: list[Candidate] = []
+        t_start = time.perf_counter()
+        total = max(1, c.formulations) * max(1, c.programs_per_formulation)
+        done = False
+        for i in range(max(1, c.formulations)):
+            self.progress(f"formulating ({i + 1}/{max(1, c.formulations)})")
+            t = time.perf_counter()
+            f_attempt = formulate(self.formulator, question, options, self._params(i, c.formulation_max_tokens))
+            ledger.add("formulation", time.perf_counter() - t, f_attempt.completions)
+            if f_attempt.formulation is None:
+                candidates.append(Candidate(None, None, None, error=f"formulator: {f_attempt.error}"))
+                continue
+            for j in range(max(1, c.programs_per_formulation)):
+                index = i * max(1, c.programs_per_formulation) + j
+                candidates.append(self._program_candidate(question, options, f_attempt.formulation, index, ledger))
+                v = vote([x.answer for x in candidates])
+                if total > 1 and c.early_stop_agree and v.top_count >= c.early_stop_agree:
+                    done = True
+                    break
+            if done:
+                break
+        v = vote([x.answer for x in candidates])
+        ledger.timings["total"] = time.perf_counter() - t_start
+        error = None
+        if v.answer is None:
+            errors = [x.error for x in candidates if x.error]
+            error = errors[-1] if errors else "no candidate produced an answer"
+        return SolveResult(question, v.answer, v.status, candidates, v.counts, ledger.timings, ledger.tokens, error)
+
+
+def _feedback(execution) -> str:
+    """What the generator is told about a failed run: status, the error line, and stderr's tail."""
+    parts = [f"status: {execution.status}"]
+    if execution.error:
+        parts.append(execution.error)
+    tail = (execution.stderr or "").strip().splitlines()[-6:]
+    if tail:
+        parts.append("\n".join(tail))
+    if execution.status == "no_answer":
+        parts.append("The program finished without calling answer(...).")
+    return "\n".join(parts)
+
+
+# Loaded models, reused across `reason` calls in one process (loading a GGUF takes seconds).
+_MODEL_CACHE: dict[tuple, ChatBackend] = {}
+
+
+def get_model(name: str, **overrides: Any) -> ChatBackend:
+    from l2l.models import load_model
+
+    key = (name, tuple(sorted(overrides.items())))
+    if key not in _MODEL_CACHE:
+        _MODEL_CACHE[key] = load_model(name, **overrides)
+    return _MODEL_CACHE[key]
+
+
+def clear_model_cache() -> None:
+    for backend in _MODEL_CACHE.values():
+        backend.close()
+    _MODEL_CACHE.clear()
+
+
+def build_solver(config: SolveConfig, progress: ProgressFn | None = None, **model_overrides: Any) -> tuple[Solver, float]:
+    """A Solver with its models loaded; returns it with the seconds spent loading."""
+    t = time.perf_counter()
+    formulator = get_model(config.formulator_model or config.model, **model_overrides)
+    generator = get_model(config.generator_model or config.model, **model_overrides)
+    return Solver(config, formulator, generator, progress), time.perf_counter() - t
+
+
+def reason(question: str, options: list[str] | None = None, progress: ProgressFn | None = None, **overrides: Any) -> SolveResult:
+    """Library entry point behind `l2l.reason`: validate, load (cached) models, solve."""
+    config = SolveConfig().update(**overrides)
+    validate_question(question, config.max_question_chars)  # fail fast, before loading a model
+    solver, load_s = build_solver(config, progress)
+    result = solver.solve(question, options)
+    result.timings["model_load"] = load_s
+    return result

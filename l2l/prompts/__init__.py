@@ -1,0 +1,193 @@
+"""Prompt builders. The texts live in template files beside this module (package data);
+this module only picks the right template and example and fills them in.
+
+Every builder returns chat messages (`[{"role": ..., "content": ...}]`), the format all
+backends and TRL's conversational datasets accept.
+
+Static parts (system prompt, worked example) come first and the question last, so a
+backend that reuses its KV cache across calls (llama.cpp does) only re-reads the question.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from functools import lru_cache
+from importlib import resources
+from string import Template
+from typing import Any
+
+from l2l.types import Formulation
+
+Message = dict[str, str]
+
+SOLVER_NAMES = {"z3": "the Z3 solver", "sympy": "sympy", "constraint": "python-constraint"}
+
+# What the final answer must look like, by answer kind (see `answer_kind`).
+ANSWER_RULES = {
+    "choice": ' The answer is the letter of the correct option: give each option its condition and call answer(p.choose(options, mode=...)).',
+    "truth": ' The answer is "True", "False" or "Unknown": call answer(p.truth(claim)).',
+    "value": " The answer is the value that is asked for.",
+}
+COT_ANSWER_RULES = {
+    "choice": ", where <answer> is the letter of the correct option",
+    "truth": ", where <answer> is True, False or Unknown",
+    "value": "",
+}
+
+_TRUTH_WORDS = {"true", "false", "unknown", "uncertain", "yes", "no"}
+_OPTION_RE = re.compile(r"^\s*\(?([A-Z])[\)\.:]\s*(.*)$")
+
+
+@lru_cache(maxsize=None)
+def template(name: str) -> str:
+    """Text of a template file shipped in this package."""
+    return resources.files(__package__).joinpath(name).read_text(encoding="utf-8")
+
+
+@lru_cache(maxsize=1)
+def examples() -> list[dict[str, Any]]:
+    """The worked examples (question, options, gold formulation, gold program)."""
+    return json.loads(template("examples.json"))
+
+
+def render(name: str, **values: Any) -> str:
+    """Fill a `$name` template file; unknown placeholders raise KeyError (a bug, not input)."""
+    return Template(template(name)).substitute(**values)
+
+
+def option_text(option: str) -> str:
+    """'A) True' -> 'True'."""
+    m = _OPTION_RE.match(option)
+    return m.group(2).strip() if m else option.strip()
+
+
+def answer_kind(question: str, options: list[str] | None) -> str:
+    """'truth' when the options are truth values, 'choice' for other options, else 'value'.
+
+    >>> answer_kind("q", ["A) True", "B) False", "C) Unknown"])
+    'truth'
+    """
+    if options:
+        texts = {option_text(o).strip(". ").lower() for o in options}
+        return "truth" if texts <= _TRUTH_WORDS else "choice"
+    return "value"
+
+
+def format_problem(question: str, options: list[str] | None) -> str:
+    text = f"Problem:\n{question.strip()}"
+    if options:
+        text += "\n\nOptions:\n" + "\n".join(o.strip() for o in options)
+    return text
+
+
+def _looks_numeric(question: str) -> bool:
+    return bool(re.search(r"\d", question)) and bool(re.search(r"\b(how many|how much|what is the|total|sum|cost|price)\b", question, re.I))
+
+
+def pick_example(question: str, options: list[str] | None, backend: str | None = None) -> dict[str, Any]:
+    """The worked example closest in kind (and solver backend, when given) to the question."""
+    kind = answer_kind(question, options)
+    if kind == "value":
+        wanted = "number" if (backend == "sympy" or (backend is None and _looks_numeric(question))) else "value"
+    else:
+        wanted = kind
+    for ex in examples():
+        if ex["kind"] == wanted and (backend is None or ex["backend"] == backend):
+            return ex
+    for ex in examples():
+        if backend is None or ex["backend"] == backend:
+            return ex
+    return examples()[0]
+
+
+def formulator_messages(question: str, options: list[str] | None = None) -> list[Message]:
+    """Question -> chat asking for a JSON formulation (one worked example as a prior turn)."""
+    ex = pick_example(question, options)
+    return [
+        {"role": "system", "content": template("formulator_system.txt").strip()},
+        {"role": "user", "content": format_problem(ex["question"], ex["options"])},
+        {"role": "assistant", "content": json.dumps(ex["formulation"], indent=1, ensure_ascii=False)},
+        {"role": "user", "content": format_problem(question, options)},
+    ]
+
+
+def _solver_system(template_name: str, backend: str, kind: str) -> str:
+    return render(
+        template_name,
+        solver_name=SOLVER_NAMES.get(backend, backend),
+        api=template(f"api_{backend}.md").strip(),
+        answer_rule=ANSWER_RULES[kind],
+    ).strip()
+
+
+def _code_block(code: str) -> str:
+    return f"```python\n{code.strip()}\n```"
+
+
+def generator_messages(question: str, formulation: Formulation, options: list[str] | None = None, backend: str | None = None) -> list[Message]:
+    """Question + formulation -> chat asking for a solver program for `backend`
+    (default: the backend the formulation's model type calls for)."""
+    backend = backend or formulation.backend
+    kind = answer_kind(question, options)
+    ex = pick_example(question, options, backend)
+    ex_form = Formulation.from_dict(ex["formulation"])
+    return [
+        {"role": "system", "content": _solver_system("generator_system.txt", backend, kind)},
+        {"role": "user", "content": format_problem(ex["question"], ex["options"]) + "\n\nFormal model:\n" + ex_form.to_json(indent=1)},
+        {"role": "assistant", "content": _code_block(ex["program"])},
+        {"role": "user", "content": format_problem(question, options) + "\n\nFormal model:\n" + formulation.to_json(indent=1)},
+    ]
+
+
+def program_messages(question: str, options: list[str] | None = None, backend: str = "z3") -> list[Message]:
+    """One-stage baseline (Logic-LM / PAL style): question -> solver program, same helpers."""
+    kind = answer_kind(question, options)
+    ex = pick_example(question, options, backend)
+    return [
+        {"role": "system", "content": _solver_system("program_system.txt", backend, kind)},
+        {"role": "user", "content": format_problem(ex["question"], ex["options"])},
+        {"role": "assistant", "content": _code_block(ex["program"])},
+        {"role": "user", "content": format_problem(question, options)},
+    ]
+
+
+def repair_messages(messages: list[Message], program_code: str, error: str) -> list[Message]:
+    """Continue a generator conversation with the failed program and the solver's error."""
+    return [
+        *messages,
+        {"role": "assistant", "content": _code_block(program_code)},
+        {"role": "user", "content": render("repair_user.txt", error=error.strip()[:2000]).strip()},
+    ]
+
+
+def cot_messages(question: str, options: list[str] | None = None) -> list[Message]:
+    kind = answer_kind(question, options)
+    return [
+        {"role": "system", "content": render("cot_system.txt", cot_answer_rule=COT_ANSWER_RULES[kind]).strip()},
+        {"role": "user", "content": format_problem(question, options)},
+    ]
+
+
+def direct_messages(question: str, options: list[str] | None = None) -> list[Message]:
+    kind = answer_kind(question, options)
+    return [
+        {"role": "system", "content": render("direct_system.txt", cot_answer_rule=COT_ANSWER_RULES[kind]).strip()},
+        {"role": "user", "content": format_problem(question, options)},
+    ]
+
+
+__all__ = [
+    "answer_kind",
+    "cot_messages",
+    "direct_messages",
+    "examples",
+    "format_problem",
+    "formulator_messages",
+    "generator_messages",
+    "option_text",
+    "program_messages",
+    "repair_messages",
+    "render",
+    "template",
+]

@@ -1,0 +1,64 @@
+"""Extraction of formulations, programs and final answers from raw model text."""
+
+import pytest
+
+from l2l.parsing import extract_final_answer, extract_json, extract_program, parse_formulation
+from l2l.types import FormulationError
+
+FORM = '{"summary": "s", "model_type": "sat", "variables": ["a"], "constraints": ["a"], "objective": "a"}'
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        FORM,  # bare JSON
+        f"Here is the model:\n```json\n{FORM}\n```\nDone.",  # fenced, with chatter around it
+        f"```\n{FORM}\n```",  # unlabelled fence
+        FORM.replace('"a"]', '"a",]'),  # trailing comma, a common small-model slip
+        'Note {not json} then ' + FORM,  # a non-JSON brace group before the real object
+    ],
+)
+def test_formulation_found_in_varied_replies(text):
+    assert parse_formulation(text).model_type == "sat"
+
+
+@pytest.mark.parametrize("text, message", [("", "empty"), ("I cannot do that.", "no JSON"), ('{"summary": "x", }}', "does not parse|missing")])
+def test_no_json_is_a_clear_error(text, message):
+    with pytest.raises(FormulationError, match=message):
+        parse_formulation(text)
+
+
+def test_json_strings_with_braces_do_not_confuse_the_scanner():
+    assert extract_json('{"a": "x } y", "b": {"c": 1}}') == {"a": "x } y", "b": {"c": 1}}
+
+
+def test_program_prefers_the_longest_python_block():
+    text = "```python\nx = 1\n```\nand the full one:\n```python\np = Puzzle()\nanswer(1)\n```"
+    assert extract_program(text) == "p = Puzzle()\nanswer(1)"
+
+
+def test_unterminated_block_still_yields_code():
+    # A completion cut at the token limit has no closing fence.
+    assert extract_program("```python\np = Puzzle()\nanswer(2)").startswith("p = Puzzle()")
+
+
+def test_bare_code_is_accepted_but_prose_is_not():
+    assert extract_program("p = Puzzle()\nanswer(3)") == "p = Puzzle()\nanswer(3)"
+    with pytest.raises(ValueError, match="no Python program"):
+        extract_program("The answer is obviously B.")
+    with pytest.raises(ValueError, match="empty"):
+        extract_program("   ")
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("Step 1...\nStep 2...\nAnswer: B", "B"),
+        ("so the final answer is: (C).", "(C)"),
+        ("Answer: A\nWait, no.\nAnswer: **True**", "True"),  # the last answer line wins
+        ("no marker here\n42", "42"),  # falls back to the last line
+        ("", None),
+    ],
+)
+def test_final_answer_line(text, expected):
+    assert extract_final_answer(text) == expected

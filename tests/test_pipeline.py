@@ -1,0 +1,138 @@
+"""The solve pipeline driven by scripted completions, with the real sandbox and real solvers."""
+
+import json
+
+import pytest
+
+from l2l.backends.base import GenerationParams
+from l2l.backends.scripted import ScriptedBackend
+from l2l.config import SolveConfig
+from l2l.errors import InputError
+from l2l.pipeline.solve import Solver, validate_question
+from l2l.pipeline.vote import vote
+
+QUESTION = "Knights always tell the truth and knaves always lie. A says: 'B is a knave.' B says: 'A and I are both knights.' Who is a knight and who is a knave?"
+FORMULATION = json.dumps(
+    {
+        "summary": "Decide who is a knight.",
+        "model_type": "sat",
+        "variables": [{"name": "a", "type": "bool", "domain": "knight/knave"}, {"name": "b", "type": "bool", "domain": "knight/knave"}],
+        "constraints": ["a == not b # A says B is a knave", "b == (a and b) # B says both are knights"],
+        "objective": "who is a knight",
+    }
+)
+GOOD_PROGRAM = """```python
+p = Puzzle()
+a, b = p.Bools("a b")
+p.add(a == Not(b))        # A says: B is a knave.
+p.add(b == And(a, b))     # B says: A and I are both knights.
+m = p.solve()
+role = {True: "a knight", False: "a knave"}
+answer(f"A is {role[m[a]]}, B is {role[m[b]]}")
+```"""
+# Leaves out B's statement: two solutions, which the helper reports instead of guessing.
+UNDER_CONSTRAINED = GOOD_PROGRAM.replace("p.add(b == And(a, b))     # B says: A and I are both knights.\n", "")
+
+
+def by_stage(formulations, programs):
+    """A scripted model that answers formulator prompts and generator prompts from two queues."""
+    f_queue, p_queue = list(formulations), list(programs)
+
+    def reply(messages, params: GenerationParams):
+        is_generator = "Python program" in messages[0]["content"]
+        queue = p_queue if is_generator else f_queue
+        return queue.pop(0) if len(queue) > 1 else queue[0]
+
+    return ScriptedBackend(reply)
+
+
+def test_end_to_end_with_a_correct_program():
+    model = by_stage([FORMULATION], [GOOD_PROGRAM])
+    result = Solver(SolveConfig(), model).solve(QUESTION)
+    assert result.status == "solved"
+    assert result.answer == "A is a knight, B is a knave"
+    assert result.formulation.model_type == "sat"
+    assert result.program.backend == "z3" and "p.solve()" in result.program.code
+    assert result.best.execution.status == "ok"
+    assert set(result.timings) >= {"formulation", "generation", "execution", "total"}
+
+
+def test_repair_round_sends_the_solver_error_back_and_uses_the_fix():
+    model = by_stage([FORMULATION], [UNDER_CONSTRAINED, GOOD_PROGRAM])
+    result = Solver(SolveConfig(repair_rounds=1), model).solve(QUESTION)
+    assert result.answer == "A is a knight, B is a knave"
+    assert result.best.repairs == 1
+    repair_prompt = model.calls[-1][0][-1]["content"]
+    assert "several solutions" in repair_prompt  # the helper's message reached the model
+
+
+def test_without_repair_the_non_unique_model_is_reported_not_guessed():
+    model = by_stage([FORMULATION], [UNDER_CONSTRAINED])
+    result = Solver(SolveConfig(repair_rounds=0), model).solve(QUESTION)
+    assert result.answer is None and result.status == "no_answer"
+    assert "several solutions" in result.error
+
+
+def test_formulation_repair_round_then_clear_error_when_no_json():
+    model = by_stage(["I think A is a knight.", "still no json"], [GOOD_PROGRAM])
+    result = Solver(SolveConfig(), model).solve(QUESTION)
+    assert result.status == "no_answer"
+    assert "formulator" in result.error and "no JSON" in result.error
+    assert len(model.calls) == 2  # one attempt, one repair round, no program written
+
+
+def test_program_that_never_prints_an_answer():
+    silent = "```python\nx = 1 + 1\nprint(x)\n```"
+    model = by_stage([FORMULATION], [silent])
+    result = Solver(SolveConfig(repair_rounds=0), model).solve(QUESTION)
+    assert result.status == "no_answer" and result.error.startswith("no_answer")
+
+
+def test_program_that_loops_forever_times_out():
+    looping = "```python\nwhile True:\n    pass\n```"
+    model = by_stage([FORMULATION], [looping])
+    result = Solver(SolveConfig(repair_rounds=0, timeout_s=1.0), model).solve(QUESTION)
+    assert result.status == "no_answer" and result.error.startswith("timeout")
+
+
+def test_voting_over_samples_reports_disagreement_and_stops_early():
+    wrong = GOOD_PROGRAM.replace('answer(f"A is', 'answer(f"X A is')
+    model = by_stage([FORMULATION], [wrong, GOOD_PROGRAM, GOOD_PROGRAM, GOOD_PROGRAM])
+    cfg = SolveConfig(formulations=5, programs_per_formulation=1, early_stop_agree=2, repair_rounds=0)
+    result = Solver(cfg, model).solve(QUESTION)
+    assert result.answer == "A is a knight, B is a knave"
+    assert result.status == "disagreement" and result.votes == {"X A is a knight, B is a knave": 1, "A is a knight, B is a knave": 2}
+    assert len(result.candidates) == 3  # stopped once two candidates agreed
+    temps = [params.temperature for _, params in model.calls]
+    assert temps[0] == 0.0 and max(temps) > 0  # first sample greedy, later ones sampled
+
+
+def test_answers_are_mapped_onto_options():
+    q = "Three books: red, green, blue. Red is left of green. Blue is rightmost. Which is leftmost?"
+    opts = ["A) The red book is the leftmost.", "B) The green book is the leftmost.", "C) The blue book is the leftmost."]
+    prog = """```python
+p = Puzzle()
+pos = p.Order(["red", "green", "blue"])
+p.add(pos["red"] < pos["green"])
+p.add(pos["blue"] == 3)
+answer(p.choose({"A": pos["red"] == 1, "B": pos["green"] == 1, "C": pos["blue"] == 1}))
+```"""
+    result = Solver(SolveConfig(), by_stage([FORMULATION], [prog])).solve(q, opts)
+    assert result.answer == "A"
+
+
+@pytest.mark.parametrize("bad, message", [("", "empty"), ("   \n\t", "empty"), ("x" * 20_001, "limit"), (None, "text"), ("a\x00b", "NUL")])
+def test_bad_questions_are_refused_before_any_model_call(bad, message):
+    model = ScriptedBackend(["unused"])
+    with pytest.raises(InputError, match=message):
+        Solver(SolveConfig(), model).solve(bad)
+    assert model.calls == []
+    with pytest.raises(InputError):
+        validate_question(bad, 20_000)
+
+
+def test_vote_ties_go_to_the_first_answer():
+    v = vote(["B", "A", None, "A", "B"])
+    assert v.answer == "B" and v.counts == {"B": 2, "A": 2} and v.status == "disagreement"
+    assert vote([None, None]).status == "no_answer"
+    assert vote(["C", "C"]).status == "solved"

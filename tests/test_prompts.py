@@ -1,0 +1,48 @@
+"""Prompt builders: the right template, example and solver API for each kind of question."""
+
+import json
+
+from l2l.prompts import answer_kind, cot_messages, examples, formulator_messages, generator_messages, program_messages, repair_messages
+from l2l.types import Formulation
+from solvers import execute
+
+
+def test_answer_kind():
+    assert answer_kind("q", ["A) True", "B) False", "C) Uncertain"]) == "truth"
+    assert answer_kind("q", ["A) The owl is first.", "B) The crow is first."]) == "choice"
+    assert answer_kind("q", None) == "value"
+
+
+def test_formulator_prompt_ends_with_the_question_and_shows_a_valid_example():
+    msgs = formulator_messages("Is Bob red?", ["A) True", "B) False"])
+    assert msgs[0]["role"] == "system" and msgs[-1]["role"] == "user"
+    assert msgs[-1]["content"].startswith("Problem:\nIs Bob red?") and "B) False" in msgs[-1]["content"]
+    Formulation.from_dict(json.loads(msgs[2]["content"]))  # the worked example is itself valid
+
+
+def test_generator_prompt_uses_the_backend_of_the_model_type():
+    f = Formulation("find x", "symbolic", [], ["x + 1 == 3"], "x")
+    msgs = generator_messages("What is x if x + 1 = 3?", f)
+    assert "solve_one" in msgs[0]["content"] and "Puzzle()" not in msgs[0]["content"]
+    f2 = Formulation("order", "csp", [], ["a < b"], "which option")
+    msgs2 = generator_messages("Which is first?", f2, ["A) a", "B) b"])
+    assert "p.choose" in msgs2[0]["content"] and '"model_type": "csp"' in msgs2[-1]["content"]
+
+
+def test_repair_prompt_carries_the_error_and_the_failed_program():
+    base = program_messages("q", None)
+    msgs = repair_messages(base, "answer(x)", "NameError: name 'x' is not defined")
+    assert msgs[-2]["content"].startswith("```python\nanswer(x)")
+    assert "NameError" in msgs[-1]["content"]
+
+
+def test_cot_prompt_asks_for_a_letter_when_there_are_options():
+    assert "letter" in cot_messages("q", ["A) x", "B) y"])[0]["content"]
+
+
+def test_worked_examples_run_to_their_stated_answers():
+    # The examples teach the model the helper API: each must actually work in the sandbox.
+    for ex in examples():
+        r = execute(ex["program"], backend=ex["backend"], timeout_s=30)
+        assert r.status == "ok", (ex["kind"], r.error, r.stderr)
+        assert r.answer == ex["answer"]
