@@ -55,12 +55,14 @@ def normalise(answer: str | None, options: list[str] | None) -> str | None:
 class _Ledger:
     """Timings and token counts of one solve, by stage."""
 
-    timings: dict[str, float] = field(default_factory=lambda: {"formulation": 0.0, "generation": 0.0, "execution": 0.0})
+    # "llm" is the backends' own generation time, so overhead = total - llm - execution.
+    timings: dict[str, float] = field(default_factory=lambda: {"formulation": 0.0, "generation": 0.0, "execution": 0.0, "llm": 0.0})
     tokens: dict[str, int] = field(default_factory=lambda: {"prompt": 0, "completion": 0})
 
     def add(self, stage: str, seconds: float, completions: list[Completion] = ()) -> None:
         self.timings[stage] = self.timings.get(stage, 0.0) + seconds
         for c in completions:
+            self.timings["llm"] += c.elapsed_s
             self.tokens["prompt"] += c.prompt_tokens
             self.tokens["completion"] += c.completion_tokens
 

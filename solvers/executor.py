@@ -1,0 +1,405 @@
+"""Run untrusted generated programs: a pool of warm sandbox workers, one fork per program.
+
+    >>> from solvers import execute
+    >>> execute("x = Int('x')\\ns = Solver(); s.add(x * 3 == 12); s.check()\\nprint('ANSWER:', s.model()[x])",
+    ...         backend="z3").answer
+    '4'
+
+Each worker is a separate interpreter (`solvers/sandbox.py`) that imported z3, sympy and
+python-constraint once and forks a fresh, isolated child per program; its docstring lists
+exactly what the sandbox does and does not protect against. This module owns the pool
+(lazy, thread-safe, restarted when a worker dies, torn down at interpreter exit) and the
+classification of what a child did into an `ExecutionResult`.
+
+Knobs (environment): L2L_SANDBOX_WORKERS (pool size, default: number of CPUs),
+L2L_SANDBOX_UNPRIVILEGED=1 (skip namespaces/uid switch even as root; for testing the
+fallback).
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import select
+import shutil
+import signal
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import queue
+from concurrent.futures import ThreadPoolExecutor
+from typing import Sequence
+
+from solvers.registry import SOLVER_BACKENDS
+from solvers.result import ExecutionResult, parse_answer
+
+SANDBOX_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sandbox.py")
+OUTPUT_CAP = 32 * 1024  # characters of stdout/stderr kept per result (head + tail)
+HARD_MARGIN_S = 5.0  # the worker enforces timeout_s itself; past timeout_s + this we kill the worker
+READY_TIMEOUT_S = 180.0  # importing z3+sympy on a loaded 2-core machine can be slow
+_UID_BASE = 100_000_000  # sandbox uids: base + caller pid * 64 + slot, unique among live pools
+
+
+class SandboxUnavailable(RuntimeError):
+    """A sandbox worker could not be started (its stderr tail is in the message)."""
+
+
+def _minimal_env() -> dict[str, str]:
+    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONHASHSEED": "0"}
+    if os.environ.get("L2L_SANDBOX_UNPRIVILEGED") == "1":
+        env["L2L_SANDBOX_UNPRIVILEGED"] = "1"
+    return env
+
+
+def _kill_uid(uid: int) -> None:
+    """SIGKILL all processes of a sandbox uid (used when a worker died without cleaning up)."""
+    if os.geteuid() != 0:
+        return
+    snippet = "import os\nfor _ in range(20):\n    try: os.kill(-1, 9)\n    except OSError: break\n"
+    try:
+        subprocess.run([sys.executable, "-I", "-S", "-c", snippet], user=uid, group=uid, extra_groups=[],
+                       env={}, timeout=10, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    except (OSError, subprocess.SubprocessError):
+        pass
+
+
+class _WorkerLost(Exception):
+    pass
+
+
+class _Worker:
+    """One warm sandbox process and the pipe protocol to it. Used by one thread at a time."""
+
+    def __init__(self, slot: int, config: dict):
+        self.slot = slot
+        self.config = config
+        self.proc: subprocess.Popen | None = None
+        self.info: dict | None = None
+        self.workroot: str | None = None
+        self.errlog = None
+        self.uid = _UID_BASE + os.getpid() * 64 + slot if os.geteuid() == 0 else None
+
+    def start(self) -> None:
+        self.workroot = tempfile.mkdtemp(prefix="l2l-sandbox-")
+        self.errlog = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-I", SANDBOX_SCRIPT], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=self.errlog, env=_minimal_env(), cwd="/", start_new_session=True, close_fds=True,
+        )
+        self.info = None
+        self._send({**self.config, "workroot": self.workroot, "uid": self.uid, "output_cap": OUTPUT_CAP})
+
+    def _send(self, msg: dict) -> None:
+        data = json.dumps(msg).encode()
+        try:
+            self.proc.stdin.write(struct.pack(">I", len(data)) + data)
+            self.proc.stdin.flush()
+        except (BrokenPipeError, OSError, ValueError) as exc:
+            raise _WorkerLost(f"sandbox worker is gone ({exc})") from None
+
+    def _recv(self, deadline_s: float) -> dict:
+        fd = self.proc.stdout.fileno()
+        deadline = _now() + deadline_s
+        buf = b""
+        need = 4
+        header_done = False
+        while True:
+            while len(buf) < need:
+                remaining = deadline - _now()
+                if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
+                    raise TimeoutError
+                chunk = os.read(fd, need - len(buf))
+                if not chunk:
+                    raise _WorkerLost("sandbox worker exited unexpectedly")
+                buf += chunk
+            if header_done:
+                return json.loads(buf)
+            need = struct.unpack(">I", buf)[0]
+            buf = b""
+            header_done = True
+
+    def ensure_ready(self) -> dict:
+        if self.proc is None or self.proc.poll() is not None:
+            self.stop()
+            self.start()
+        if self.info is None:
+            try:
+                self.info = self._recv(READY_TIMEOUT_S)
+            except (TimeoutError, _WorkerLost) as exc:
+                tail = self._stderr_tail()
+                self.stop()
+                raise SandboxUnavailable(f"sandbox worker failed to start: {exc or 'timeout'}\n{tail}") from None
+        return self.info
+
+    def _stderr_tail(self) -> str:
+        try:
+            self.errlog.seek(0)
+            return self.errlog.read()[-2000:].decode("utf-8", "replace")
+        except (OSError, ValueError, AttributeError):
+            return ""
+
+    def run(self, request: dict) -> dict:
+        self.ensure_ready()
+        self._send(request)
+        return self._recv(float(request["timeout_s"]) + HARD_MARGIN_S)
+
+    def stop(self, graceful: bool = False) -> None:
+        proc, self.proc = self.proc, None
+        if proc is not None:
+            clean = False
+            if graceful:
+                try:
+                    proc.stdin.close()  # EOF: the worker kills its child, sweeps and exits
+                    proc.wait(timeout=3)
+                    clean = proc.returncode == 0
+                except (OSError, subprocess.TimeoutExpired, ValueError):
+                    pass
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+            proc.wait()
+            for f in (proc.stdin, proc.stdout):
+                try:
+                    f.close()
+                except (OSError, ValueError):
+                    pass
+            if not clean and self.uid is not None:
+                _kill_uid(self.uid)  # its program's descendants were re-parented away from it
+        if self.errlog is not None:
+            self.errlog.close()
+            self.errlog = None
+        if self.workroot is not None:
+            shutil.rmtree(self.workroot, ignore_errors=True)
+            self.workroot = None
+        self.info = None
+
+
+def _now() -> float:
+    import time
+
+    return time.monotonic()
+
+
+class _Pool:
+    def __init__(self, size: int):
+        self.pid = os.getpid()
+        config = {
+            "preimport": sorted({m for b in SOLVER_BACKENDS.values() for m in b.modules}),
+            "preludes": {name: b.prelude_source() for name, b in SOLVER_BACKENDS.items()},
+            "warmup": [b.warmup for b in SOLVER_BACKENDS.values() if b.warmup],
+        }
+        self.workers = [_Worker(i, config) for i in range(size)]
+        self.idle: queue.SimpleQueue[_Worker] = queue.SimpleQueue()
+        for w in self.workers:
+            w.start()  # all start importing in parallel; each is awaited on first use
+            self.idle.put(w)
+        self.closed = False
+
+    def run(self, request: dict) -> tuple[dict | None, str | None]:
+        """Returns (worker reply, None) or (None, reason the worker was lost)."""
+        w = self.idle.get()
+        try:
+            if self.closed:
+                raise SandboxUnavailable("the sandbox pool has been shut down")
+            try:
+                return w.run(request), None
+            except TimeoutError:
+                w.stop()
+                return None, "timeout"
+            except _WorkerLost as exc:
+                w.stop()
+                return None, str(exc)
+        finally:
+            self.idle.put(w)
+
+    def close(self) -> None:
+        self.closed = True
+        for w in self.workers:
+            w.stop(graceful=True)
+
+
+_POOL: _Pool | None = None
+_POOL_LOCK = threading.Lock()
+
+
+def _pool_size() -> int:
+    try:
+        n = int(os.environ.get("L2L_SANDBOX_WORKERS", "0"))
+    except ValueError:
+        n = 0
+    return max(1, min(64, n or os.cpu_count() or 1))
+
+
+def _get_pool() -> _Pool:
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None or _POOL.pid != os.getpid() or _POOL.closed:
+            _POOL = _Pool(_pool_size())
+        return _POOL
+
+
+def shutdown() -> None:
+    """Stop all sandbox workers (also runs at interpreter exit). The next call restarts them."""
+    global _POOL
+    with _POOL_LOCK:
+        pool, _POOL = _POOL, None
+    if pool is not None and pool.pid == os.getpid():
+        pool.close()
+
+
+def _forget_pool_in_child() -> None:
+    # A forked copy of the caller must not talk to (or kill) the parent's workers.
+    global _POOL, _POOL_LOCK
+    _POOL, _POOL_LOCK = None, threading.Lock()
+
+
+atexit.register(shutdown)
+os.register_at_fork(after_in_child=_forget_pool_in_child)
+
+
+def sandbox_info() -> dict:
+    """Which isolation layers the workers have active (starts the pool if needed).
+
+    >>> sorted(sandbox_info())  # doctest: +ELLIPSIS
+    [...'mount_namespace', 'net_namespace', ...'privileged', ...'uid_switch'...]
+    """
+    pool = _get_pool()
+    w = pool.idle.get()
+    try:
+        return dict(w.ensure_ready())
+    finally:
+        pool.idle.put(w)
+
+
+
+
+def _signal_name(sig: int) -> str:
+    try:
+        return signal.Signals(sig).name
+    except ValueError:
+        return f"signal {sig}"
+
+
+_MEMORY_MARKERS = ("MemoryError", "std::bad_alloc", "out of memory", "Cannot allocate memory")
+
+
+def _classify(reply: dict, timeout_s: float) -> ExecutionResult:
+    stdout, stderr = reply.get("stdout", ""), reply.get("stderr", "")
+    answer = parse_answer(stdout)
+    rec = reply.get("record") or {}
+    sig = reply.get("signal")
+    code = reply.get("exit_code")
+    kind = rec.get("kind")
+    violations = rec.get("violations") or []
+    result = ExecutionResult(status="runtime_error", answer=answer, stdout=stdout, stderr=stderr,
+                             elapsed_s=float(reply.get("elapsed_s", 0.0)),
+                             returncode=code if code is not None else (-sig if sig else None))
+    tail = stderr[-2000:]
+    if reply.get("timed_out") or sig == signal.SIGXCPU or (
+        sig == signal.SIGKILL and reply.get("cpu_s", 0) >= max(1.0, timeout_s)
+    ):
+        result.status, result.error = "timeout", f"timed out after {timeout_s:g}s"
+    elif kind == "syntax":
+        result.status, result.error = "syntax_error", rec.get("error")
+    elif kind == "blocked":
+        result.status, result.error = "blocked", rec.get("error")
+    elif kind == "memory" or (kind in ("runtime", None) and any(m in (rec.get("error") or tail) for m in _MEMORY_MARKERS)):
+        result.status, result.error = "memory", rec.get("error") or "out of memory"
+    elif kind == "runtime":
+        result.status, result.error = "runtime_error", rec.get("error")
+        if "[Errno 27]" in (result.error or ""):  # EFBIG from RLIMIT_FSIZE
+            result.error += " (output and files are limited to 16 MiB each)"
+    elif sig == signal.SIGXFSZ:
+        result.error = "output or file size limit exceeded"
+    elif sig is not None:
+        name = _signal_name(sig)
+        if sig == signal.SIGKILL:
+            result.status, result.error = "memory", "killed (SIGKILL), most likely out of memory"
+        else:
+            result.error = f"program crashed: killed by signal {name}"
+    elif kind == "exit" and rec.get("code"):
+        result.error = rec.get("error") or f"SystemExit: {rec.get('code')}"
+    elif kind is None and code:
+        result.error = f"program exited with status {code} before finishing"
+    elif answer is not None:
+        result.status = "ok"
+    else:
+        result.status, result.error = "no_answer", "program finished without printing an 'ANSWER: <value>' line"
+    if violations and result.status in ("runtime_error", "no_answer"):
+        result.status, result.error = "blocked", f"sandbox: {violations[0]} is not allowed"
+    return result
+
+
+def execute(code: str, *, backend: str | None = None, timeout_s: float = 10, memory_mb: int = 2048) -> ExecutionResult:
+    """Run one untrusted program in a fresh sandboxed process and classify the outcome.
+
+    `backend` ("z3", "sympy", "constraint") pre-loads that solver's prelude into the
+    program's globals. Never raises for anything the program does; raises ValueError /
+    TypeError for bad arguments and SandboxUnavailable if no worker can start.
+
+    >>> execute("print('ANSWER:', 6 * 7)").answer
+    '42'
+    """
+    if not isinstance(code, str):
+        raise TypeError(f"code must be a str, not {type(code).__name__}")
+    if backend is not None and backend not in SOLVER_BACKENDS:
+        raise ValueError(f"unknown solver backend {backend!r} (known: {', '.join(SOLVER_BACKENDS)})")
+    if not (isinstance(timeout_s, (int, float)) and 0 < timeout_s <= 24 * 3600):
+        raise ValueError(f"timeout_s must be a positive number of seconds, got {timeout_s!r}")
+    if not (isinstance(memory_mb, int) and memory_mb >= 0):
+        raise ValueError(f"memory_mb must be a non-negative int (0 = no limit), got {memory_mb!r}")
+    request = {"code": code, "backend": backend, "timeout_s": float(timeout_s), "memory_mb": memory_mb}
+    reply, lost = _get_pool().run(request)
+    if reply is None:
+        if lost == "timeout":
+            return ExecutionResult(status="timeout", elapsed_s=timeout_s + HARD_MARGIN_S,
+                                   error=f"timed out after {timeout_s:g}s (sandbox worker killed)")
+        return ExecutionResult(status="runtime_error", error=f"program crashed the sandbox worker: {lost}")
+    if "sandbox_error" in reply:
+        return ExecutionResult(status="runtime_error", error=f"sandbox error: {reply['sandbox_error']}")
+    return _classify(reply, timeout_s)
+
+
+def execute_many(
+    codes: Sequence[str],
+    *,
+    backend: str | Sequence[str | None] | None = None,
+    timeout_s: float = 10,
+    memory_mb: int = 2048,
+    progress: bool = False,
+) -> list[ExecutionResult]:
+    """Run many programs in parallel over the worker pool; results come back in input order.
+
+    `backend` is one name for all programs or a list with one entry per program.
+
+    >>> [r.answer for r in execute_many(["print('ANSWER: 1')", "print('ANSWER: 2')"])]
+    ['1', '2']
+    """
+    codes = list(codes)
+    if backend is None or isinstance(backend, str):
+        backends = [backend] * len(codes)
+    else:
+        backends = list(backend)
+        if len(backends) != len(codes):
+            raise ValueError(f"got {len(backends)} backends for {len(codes)} programs")
+    if not codes:
+        return []
+    for b in set(backends):  # fail fast, before anything runs
+        if b is not None and b not in SOLVER_BACKENDS:
+            raise ValueError(f"unknown solver backend {b!r} (known: {', '.join(SOLVER_BACKENDS)})")
+    pool = _get_pool()
+    with ThreadPoolExecutor(max_workers=len(pool.workers), thread_name_prefix="l2l-sandbox") as ex:
+        futures = [ex.submit(execute, c, backend=b, timeout_s=timeout_s, memory_mb=memory_mb)
+                   for c, b in zip(codes, backends)]
+        if progress:
+            from concurrent.futures import as_completed
+
+            from tqdm import tqdm
+
+            for _ in tqdm(as_completed(futures), total=len(futures), desc="executing", unit="prog"):
+                pass
+        return [f.result() for f in futures]

@@ -1,0 +1,155 @@
+"""Executor behaviour: solver-style programs, status classification, ordering, truncation.
+
+Runs against the real sandbox pool (real z3 / sympy / python-constraint). Cost: ~8 s.
+"""
+
+from __future__ import annotations
+
+import threading
+import textwrap
+
+import pytest
+
+from solvers import SOLVER_BACKENDS, STATUSES, execute, execute_many
+
+Z3_PROGRAM = textwrap.dedent("""
+    # Three people, distinct ages 1..3; Ann is older than Bob, Bob older than Cid.
+    ann, bob, cid = Ints('ann bob cid')
+    s = Solver()
+    s.add(Distinct(ann, bob, cid), *[And(v >= 1, v <= 3) for v in (ann, bob, cid)])
+    s.add(ann > bob, bob > cid)
+    assert s.check() == sat
+    print("ANSWER:", s.model()[ann])
+""")
+
+SYMPY_PROGRAM = textwrap.dedent("""
+    x, y = symbols('x y')
+    sol = solve([Eq(x + y, 10), Eq(x - y, 4)], [x, y])
+    print("ANSWER:", sol[x] * sol[y])
+""")
+
+CONSTRAINT_PROGRAM = textwrap.dedent("""
+    p = Problem()
+    p.addVariables(["a", "b", "c"], range(1, 4))
+    p.addConstraint(AllDifferentConstraint())
+    p.addConstraint(lambda a, b: a > b, ["a", "b"])
+    p.addConstraint(lambda b, c: b > c, ["b", "c"])
+    sols = p.getSolutions()
+    print("ANSWER:", sols[0]["a"], len(sols))
+""")
+
+
+@pytest.mark.parametrize("backend, code, answer", [
+    ("z3", Z3_PROGRAM, "3"),
+    ("sympy", SYMPY_PROGRAM, "21"),
+    ("constraint", CONSTRAINT_PROGRAM, "3 1"),
+])
+def test_solver_style_programs_succeed(backend, code, answer):
+    r = execute(code, backend=backend)
+    assert r.status == "ok", r
+    assert r.answer == answer
+
+
+@pytest.mark.parametrize("module, backend", [("z3", "z3"), ("sympy", "sympy"), ("constraint", "constraint")])
+def test_programs_may_import_solvers_themselves(module, backend):
+    prelude_free = f"from {module} import *\n" + {"z3": Z3_PROGRAM, "sympy": SYMPY_PROGRAM,
+                                                    "constraint": CONSTRAINT_PROGRAM}[backend]
+    assert execute(prelude_free).status == "ok"
+
+
+def test_without_backend_prelude_names_are_absent():
+    r = execute(Z3_PROGRAM)
+    assert r.status == "runtime_error"
+    assert r.error == "line 3: NameError: name 'Ints' is not defined"
+
+
+def test_registry_entries_point_at_real_preludes():
+    assert set(SOLVER_BACKENDS) == {"z3", "sympy", "constraint"}
+    for name, b in SOLVER_BACKENDS.items():
+        assert b.name == name and b.prelude.is_file() and b.modules and b.description
+
+
+@pytest.mark.parametrize("code, status, error", [
+    ("print('ANSWER: 7')", "ok", None),
+    ("print('ANSWER: 1')\nprint('ANSWER:  B ')", "ok", None),
+    ("print('no answer here')", "no_answer", "ANSWER"),
+    ("x = 1\nif x\n    pass", "syntax_error", "line 2: SyntaxError"),
+    ("x = 1\ny = x + z", "runtime_error", "line 2: NameError: name 'z' is not defined"),
+    ("def f(a):\n    return a / 0\n\nf(1)", "runtime_error", "line 2: ZeroDivisionError: division by zero"),
+    ("import sys\nprint('ANSWER: 3')\nsys.exit(0)", "ok", None),
+    ("import sys\nsys.exit(2)", "runtime_error", "SystemExit: 2"),
+    ("raise ValueError('bad domain for x')", "runtime_error", "line 1: ValueError: bad domain for x"),
+    ("import nonexistent_module_xyz", "runtime_error", "ModuleNotFoundError"),
+])
+def test_status_classification(code, status, error):
+    r = execute(code)
+    assert r.status == status, r
+    assert r.status in STATUSES
+    if error is None:
+        assert r.error is None
+    else:
+        assert error in r.error
+    if status == "ok":
+        assert r.answer == r.stdout.strip().splitlines()[-1].split("ANSWER:")[1].strip()
+
+
+def test_traceback_refers_to_program_lines_only():
+    r = execute("a = 1\nb = [][a]", backend="z3")
+    assert 'File "<program>", line 2' in r.stderr
+    assert "b = [][a]" in r.stderr  # the source line is shown
+    assert "sandbox.py" not in r.stderr
+
+
+def test_execute_many_keeps_order_and_mixed_backends():
+    codes = [f"import time\ntime.sleep({(7 - i) % 4 * 0.05})\nprint('ANSWER:', {i})" for i in range(8)]
+    codes.append(Z3_PROGRAM)
+    codes.append(SYMPY_PROGRAM)
+    results = execute_many(codes, backend=[None] * 8 + ["z3", "sympy"])
+    assert [r.answer for r in results] == [str(i) for i in range(8)] + ["3", "21"]
+
+
+def test_execute_many_from_several_threads():
+    out: dict[int, list[str | None]] = {}
+
+    def work(k: int) -> None:
+        out[k] = [r.answer for r in execute_many([f"print('ANSWER:', {k} * 100 + {i})" for i in range(6)])]
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert out == {k: [str(k * 100 + i) for i in range(6)] for k in range(3)}
+
+
+def test_large_output_is_truncated_but_answer_kept():
+    r = execute("for i in range(200000):\n    print('line', i)\nprint('ANSWER: 42')")
+    assert r.status == "ok"
+    assert r.answer == "42"
+    assert len(r.stdout) < 40_000
+    assert "truncated" in r.stdout
+    r = execute("import sys\nsys.stderr.write('e' * 10**6)\nprint('ANSWER: 1')")
+    assert r.status == "ok" and len(r.stderr) < 40_000
+
+
+@pytest.mark.parametrize("kwargs, exc", [
+    ({"code": 123}, TypeError),
+    ({"code": "print(1)", "backend": "prolog"}, ValueError),
+    ({"code": "print(1)", "timeout_s": -1}, ValueError),
+    ({"code": "print(1)", "memory_mb": "lots"}, ValueError),
+])
+def test_bad_arguments_raise_clear_errors(kwargs, exc):
+    code = kwargs.pop("code")
+    with pytest.raises(exc, match="code|backend|timeout|memory"):
+        execute(code, **kwargs)
+
+
+def test_execute_many_rejects_mismatched_backends():
+    with pytest.raises(ValueError, match="backends"):
+        execute_many(["print(1)", "print(2)"], backend=["z3"])
+    assert execute_many([]) == []
+
+
+def test_nul_byte_in_source_is_a_syntax_error():
+    r = execute("print('a')\x00")
+    assert r.status == "syntax_error"

@@ -1,0 +1,347 @@
+"""Each test attacks one safety property of the sandbox for real.
+
+Attacks come in two flavours: plain Python (stopped by the audit-hook layer, status
+"blocked") and raw libc calls through ctypes, which bypass that layer and must be stopped
+by the OS layer (namespaces, uid switch, rlimits). The ctypes attacks need the privileged
+mode (root); `sandbox_info()` says whether it is active.
+Cost: ~15 s (one pool start, one pool restart, a few 1-2 s timeouts, one subprocess).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+import solvers
+from solvers import execute, sandbox_info
+
+REPO = Path(__file__).resolve().parents[1]
+LIBC = "import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\n"
+
+
+def privileged() -> bool:
+    return bool(sandbox_info().get("privileged"))
+
+
+needs_privileged = pytest.mark.skipif(os.geteuid() != 0, reason="OS-layer isolation needs root (see sandbox.py)")
+
+
+def _uid_processes(uid: int) -> list[int]:
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                status = Path(f"/proc/{entry}/status").read_text()
+            except OSError:
+                continue
+            uids = next(line for line in status.splitlines() if line.startswith("Uid:")).split()[1:]
+            state = next(line for line in status.splitlines() if line.startswith("State:"))
+            if str(uid) in uids and "Z" not in state.split()[1]:
+                pids.append(int(entry))
+    return pids
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/status").read_text().split("State:")[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+# ----------------------------------------------------------------------------- files
+def test_write_outside_tempdir_python_is_blocked(tmp_path):
+    target = tmp_path / "evil.txt"
+    r = execute(f"open({str(target)!r}, 'w').write('pwned')\nprint('ANSWER: 1')")
+    assert r.status == "blocked", r
+    assert "evil.txt" in r.error
+    assert not target.exists()
+
+
+def test_delete_outside_tempdir_python_is_blocked(tmp_path):
+    victim = tmp_path / "keep.txt"
+    victim.write_text("precious")
+    r = execute(f"import os\nos.remove({str(victim)!r})")
+    assert r.status == "blocked"
+    assert victim.read_text() == "precious"
+
+
+@needs_privileged
+def test_write_outside_tempdir_via_libc_fails(tmp_path):
+    assert privileged()
+    targets = [tmp_path / "evil_libc.txt", REPO / "evil_libc.txt", Path("/tmp/l2l_evil_libc.txt")]
+    code = LIBC + "".join(
+        f"print(libc.open({str(t).encode()!r}, 0o101, 0o644), ctypes.get_errno())\n" for t in targets
+    ) + "print('ANSWER: tried')"
+    r = execute(code)
+    assert r.status == "ok", r
+    for t in targets:
+        assert not t.exists(), t
+    # every open() returned -1
+    assert all(line.split()[0] == "-1" for line in r.stdout.splitlines()[:3]), r.stdout
+
+
+def test_program_dir_is_fresh_and_removed_afterwards():
+    code = "import os\nprint(os.listdir('.'))\nopen('scratch.txt', 'w').write('x')\nprint('ANSWER:', os.getcwd())"
+    first, second = execute(code), execute(code)
+    assert first.status == second.status == "ok", (first, second)
+    assert first.stdout.startswith("[]") and second.stdout.startswith("[]")  # nothing left by the previous run
+    assert first.answer != second.answer
+    assert not Path(first.answer).exists()
+
+
+# ----------------------------------------------------------------------------- network
+@pytest.fixture
+def listener():
+    srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(8)
+    srv.setblocking(False)
+    yield srv
+    srv.close()
+
+
+def _assert_no_connection(srv):
+    with pytest.raises(BlockingIOError):
+        srv.accept()
+
+
+def test_network_python_is_blocked(listener):
+    port = listener.getsockname()[1]
+    r = execute(f"import socket\nsocket.create_connection(('127.0.0.1', {port}), timeout=2)\nprint('ANSWER: connected')")
+    assert r.status == "blocked", r
+    _assert_no_connection(listener)
+
+
+@needs_privileged
+def test_network_via_libc_is_unreachable(listener):
+    port = listener.getsockname()[1]
+    code = LIBC + textwrap.dedent(f"""
+        import struct
+        fd = libc.socket(2, 1, 0)
+        addr = struct.pack('!HH4s8x', 2, {port}, bytes([127, 0, 0, 1]))
+        addr = struct.pack('<H', 2) + addr[2:]
+        rc = libc.connect(fd, addr, len(addr))
+        print('ANSWER:', rc, ctypes.get_errno())
+    """)
+    r = execute(code)
+    assert r.status == "ok", r
+    assert r.answer.split()[0] == "-1", r.answer
+    _assert_no_connection(listener)
+
+
+# ----------------------------------------------------------------------------- environment
+def test_parent_environment_is_not_visible(monkeypatch):
+    secret = "l2l-secret-7f3a9c"
+    monkeypatch.setenv("L2L_TEST_SECRET", secret)
+    solvers.shutdown()  # the next pool starts from a parent that holds the secret
+    test_pid = os.getpid()
+    code = textwrap.dedent(f"""
+        import os
+        print(dict(os.environ))
+        for path in ['/proc/{test_pid}/environ', '/proc/%d/environ' % os.getppid(), '/proc/1/environ']:
+            try:
+                print(open(path, 'rb').read())
+            except Exception as e:
+                print(type(e).__name__)
+        print('ANSWER: done')
+    """)
+    ctypes_code = LIBC + textwrap.dedent(f"""
+        for path in [b'/proc/{test_pid}/environ', b'/proc/1/environ']:
+            fd = libc.open(path, 0)
+            buf = ctypes.create_string_buffer(1 << 16)
+            n = libc.read(fd, buf, 1 << 16) if fd >= 0 else -1
+            print(path, fd, buf.raw[:max(n, 0)])
+        print('ANSWER: done')
+    """)
+    for c in (code, ctypes_code):
+        r = execute(c)
+        assert secret not in r.stdout + r.stderr
+    assert r.status == "ok", r
+    solvers.shutdown()
+
+
+# ----------------------------------------------------------------------------- processes
+def test_subprocess_and_system_are_blocked(tmp_path):
+    target = tmp_path / "spawned"
+    for code in (
+        f"import subprocess\nsubprocess.run(['touch', {str(target)!r}])",
+        f"import os\nos.system('touch {target}')",
+        f"import os\nos.execv('/usr/bin/touch', ['touch', {str(target)!r}])",
+        f"import os\nos.posix_spawn('/usr/bin/touch', ['touch', {str(target)!r}], {{}})",
+    ):
+        r = execute(code)
+        assert r.status == "blocked", (code, r)
+    assert not target.exists()
+
+
+@needs_privileged
+def test_libc_system_cannot_touch_host_files(tmp_path):
+    target = tmp_path / "spawned_libc"
+    r = execute(LIBC + f"print('ANSWER:', libc.system(b'touch {target}'))")
+    assert r.status == "ok", r
+    assert not target.exists()
+
+
+def test_kill_parent_python_is_blocked():
+    r = execute("import os, signal\nos.kill(os.getppid(), signal.SIGKILL)")
+    assert r.status == "blocked"
+    assert execute("print('ANSWER: alive')").answer == "alive"
+
+
+@needs_privileged
+def test_kill_parent_and_caller_via_libc_fails():
+    code = LIBC + textwrap.dedent(f"""
+        print(libc.kill(libc.getppid(), 9), ctypes.get_errno())
+        print(libc.kill({os.getpid()}, 9), ctypes.get_errno())
+        print(libc.kill(-1, 9))
+        print('ANSWER: tried')
+    """)
+    before = sandbox_info()["pid"]
+    r = execute(code)
+    assert r.status == "ok", r
+    assert r.stdout.splitlines()[0].split()[0] == "-1"  # EPERM on the worker
+    assert r.stdout.splitlines()[1].split()[0] == "-1"  # EPERM on us
+    assert execute("print('ANSWER: alive')").answer == "alive"
+    assert sandbox_info()["pid"] == before or _alive(before)
+
+
+def test_fork_bomb_python_is_blocked():
+    r = execute("import os\nwhile True:\n    os.fork()", timeout_s=2)
+    assert r.status == "blocked", r
+    assert execute("print('ANSWER: alive')").answer == "alive"
+
+
+@needs_privileged
+def test_fork_bomb_via_libc_ends_and_leaves_nothing():
+    uid = sandbox_info()["uid"]
+    r = execute(LIBC + "while True:\n    libc.fork()", timeout_s=1)
+    assert r.status == "timeout", r
+    assert _uid_processes(uid) == []
+    assert execute("print('ANSWER: alive')").answer == "alive"
+
+
+@needs_privileged
+def test_escaped_grandchild_is_killed_after_timeout():
+    code = LIBC + textwrap.dedent("""
+        import os, sys, time
+        pid = libc.fork()
+        if pid == 0:
+            libc.setsid()
+            while True:
+                time.sleep(0.1)
+        print('CHILD', pid, flush=True)
+        while True:
+            pass
+    """)
+    r = execute(code, timeout_s=1)
+    assert r.status == "timeout"
+    child = int(r.stdout.split("CHILD")[1].split()[0])
+    assert child > 0
+    # the pid was printed from inside our namespace-free pid space, so it is a host pid
+    assert not _alive(child)
+
+
+# ----------------------------------------------------------------------------- resources
+def test_memory_bomb_ends_with_memory_status():
+    r = execute("a = []\nwhile True:\n    a.append(bytearray(10**7))", memory_mb=256, timeout_s=10)
+    assert r.status == "memory", r
+    r = execute("x = bytearray(10**10)", memory_mb=256)
+    assert r.status == "memory", r
+    assert execute("print('ANSWER: alive')").answer == "alive"
+
+
+def test_infinite_loop_times_out_and_next_call_works():
+    r = execute("while True:\n    pass", timeout_s=1)
+    assert r.status == "timeout"
+    assert "1s" in r.error
+    r = execute("import time\ntime.sleep(100)", timeout_s=1)
+    assert r.status == "timeout"
+    assert execute("print('ANSWER: alive')").answer == "alive"
+
+
+def test_output_flood_is_capped():
+    r = execute("import sys\nwhile True:\n    sys.stdout.write('x' * 65536)", timeout_s=5)
+    assert r.status == "runtime_error"
+    assert "File too large" in r.error
+    assert len(r.stdout) < 100_000
+
+
+# ----------------------------------------------------------------------------- crashes
+@pytest.mark.parametrize(
+    "code, status, fragment",
+    [
+        ("import ctypes\nctypes.string_at(0)", "runtime_error", "SIGSEGV"),
+        ("import os\nos._exit(3)", "runtime_error", "status 3"),
+        ("import os\nprint('ANSWER: 5', flush=True)\nos._exit(0)", "ok", None),
+        ("def f():\n    return f()\nf()", "runtime_error", "RecursionError"),
+        ("import sys\nsys.setrecursionlimit(10**7)\nx = []\nfor _ in range(10**5):\n    x = [x]\nrepr(x)",
+         "runtime_error", "SIGSEGV"),
+        ("import os\nos.close(1)\nos.close(2)\nprint('ANSWER: 1')", "runtime_error", None),
+        ("import sys\nsys.stdout.close()\nprint('ANSWER: 1')", "runtime_error", "closed file"),
+        ("import os, signal\nos.abort()", "runtime_error", "SIGABRT"),
+    ],
+    ids=["segfault", "os_exit", "os_exit0_with_answer", "recursion", "c_stack_overflow", "close_fds",
+         "close_stdout", "abort"],
+)
+def test_crash_gives_status_and_next_call_works(code, status, fragment):
+    r = execute(code, timeout_s=20)  # a C-stack overflow takes a few seconds to fault on this VM
+    assert r.status == status, r
+    if fragment:
+        assert fragment in (r.error or ""), r
+    assert execute("print('ANSWER: alive')").answer == "alive"
+
+
+# ----------------------------------------------------------------------------- lifecycle
+def test_no_orphan_processes_after_interpreter_exit(tmp_path):
+    # Parent exits while a program is still running: the worker must notice, kill it and exit.
+    script = textwrap.dedent("""
+        import json, sys, threading, time
+        from solvers import execute, sandbox_info
+        from solvers.executor import _get_pool
+        info = sandbox_info()
+        print(json.dumps({"pids": [w.proc.pid for w in _get_pool().workers], "uid": info["uid"],
+                          "roots": [w.workroot for w in _get_pool().workers]}), flush=True)
+        threading.Thread(target=execute, args=("import time\\ntime.sleep(60)",), kwargs={"timeout_s": 30},
+                         daemon=True).start()
+        time.sleep(1)
+    """)
+    out = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    import json
+    import time
+
+    info = json.loads(out.stdout.splitlines()[0])
+    deadline = time.monotonic() + 10
+    while any(_alive(p) for p in info["pids"]) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(_alive(p) for p in info["pids"])
+    if info["uid"] is not None:
+        assert _uid_processes(info["uid"]) == []
+    assert not any(os.path.exists(r) for r in info["roots"])
+
+
+def test_unprivileged_fallback_still_guards(tmp_path):
+    target = tmp_path / "evil_unpriv.txt"
+    script = textwrap.dedent(f"""
+        from solvers import execute, sandbox_info
+        assert not sandbox_info()["uid_switch"]
+        r = execute("open({str(target)!r}, 'w').write('x')")
+        assert r.status == "blocked", r
+        r = execute("x = Int('x')\\ns = Solver(); s.add(x + 1 == 3); s.check()\\nprint('ANSWER:', s.model()[x])",
+                    backend="z3")
+        assert r.answer == "2", r
+        print("OK")
+    """)
+    env = {**os.environ, "L2L_SANDBOX_UNPRIVILEGED": "1", "L2L_SANDBOX_WORKERS": "1"}
+    out = subprocess.run([sys.executable, "-c", script], cwd=REPO, env=env, capture_output=True, text=True,
+                         timeout=120)
+    assert out.stdout.strip() == "OK", out.stderr
+    assert not target.exists()
