@@ -82,7 +82,7 @@ def extract_program(text: str) -> str:
 
 def extract_final_answer(text: str) -> str | None:
     """The value of the last 'Answer: ...' line of a chain of thought; else the last
-    non-empty line; None for an empty reply."""
+    non-empty line if it is short enough to be an answer (a bare "B" or "True"); else None."""
     if not text or not text.strip():
         return None
     found = None
@@ -91,7 +91,11 @@ def extract_final_answer(text: str) -> str | None:
         if m:
             found = m.group(1).strip()
     if found is None:
-        found = [ln for ln in text.splitlines() if ln.strip()][-1].strip()
+        last = [ln for ln in text.splitlines() if ln.strip()][-1].strip()
+        # A long last line is reasoning that ran out, not an answer: count it as no answer.
+        if len(last.split()) > 6:
+            return None
+        found = last
     return found.strip().strip("*").strip().rstrip(".") or None
 
 

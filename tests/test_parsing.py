@@ -56,7 +56,8 @@ def test_bare_code_is_accepted_but_prose_is_not():
         ("Step 1...\nStep 2...\nAnswer: B", "B"),
         ("so the final answer is: (C).", "(C)"),
         ("Answer: A\nWait, no.\nAnswer: **True**", "True"),  # the last answer line wins
-        ("no marker here\n42", "42"),  # falls back to the last line
+        ("no marker here\n42", "42"),  # falls back to a short last line
+        ("Let me think about who sits where and why it matters", None),  # reasoning cut off: no answer
         ("", None),
     ],
 )
