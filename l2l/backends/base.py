@@ -12,13 +12,15 @@ import abc
 from dataclasses import dataclass, field
 from typing import Any
 
+from l2l.errors import L2LError
 from l2l.types import Completion
 
 Message = dict[str, str]  # {"role": "system"|"user"|"assistant", "content": str}
 
 
-class BackendError(RuntimeError):
-    """A model backend could not load or could not answer; the message says why in one line."""
+class BackendError(L2LError, RuntimeError):
+    """A model backend could not load or could not answer; the message says why in one line.
+    An L2LError, so the CLI prints it as `error: ...` without a traceback."""
 
 
 @dataclass
