@@ -6,13 +6,16 @@
 Prints programs/s for (a) a fresh `python -c` per program (run 2-wide, one per core, on a
 sample), (b) `solvers.execute_many` (warm pool, fork per program), (c) in-process `exec`
 (no isolation at all: the lower bound on cost), the ratio (b)/(a), and p50/p99 latency of
-single `execute` calls.
+single `execute` calls. Also the CPU time each program costs in (a) and (b) (caller +
+workers + program processes): on a shared machine throughput depends on load, CPU per
+program much less. L2L_SANDBOX_PREFORK=0 switches pre-forking off.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -31,14 +34,30 @@ def z3_program(i: int) -> str:
     )
 
 
-def bench_fresh(codes: list[str], workers: int) -> float:
+def bench_fresh(codes: list[str], workers: int) -> tuple[float, float]:
+    """(programs/s, CPU ms per program)."""
     def one(code: str) -> None:
         subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=60, check=False)
 
+    c0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
     with ThreadPoolExecutor(workers) as ex:
         list(ex.map(one, codes))
-    return len(codes) / (time.perf_counter() - t)
+    rate = len(codes) / (time.perf_counter() - t)
+    c1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return rate, (c1.ru_utime + c1.ru_stime - c0.ru_utime - c0.ru_stime) / len(codes) * 1000
+
+
+def _cpu_s(pids: list[int]) -> float:
+    """CPU seconds of these processes and their reaped children (from /proc)."""
+    tck, total = os.sysconf("SC_CLK_TCK"), 0.0
+    for pid in pids:
+        try:
+            fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += sum(int(x) for x in fields[11:15]) / tck  # utime stime cutime cstime
+    return total
 
 
 def bench_inprocess(codes: list[str]) -> float:
@@ -73,18 +92,25 @@ def main() -> int:
           f"net_ns={info['net_namespace']} mount_ns={info['mount_namespace']} uid_switch={info['uid_switch']}")
     execute_many(codes[:20])  # warm the pool's page cache
 
-    fresh = bench_fresh(codes[: args.fresh], cores)
+    fresh, fresh_cpu = bench_fresh(codes[: args.fresh], cores)
     print(f"(a) fresh `python -c` per program, {cores}-wide, n={args.fresh}: {fresh:8.1f} programs/s")
 
+    from solvers.executor import _get_pool
+
+    workers = [w.proc.pid for w in _get_pool().workers if w.proc is not None]
+    cpu0, self0 = _cpu_s(workers), time.process_time()
     t = time.perf_counter()
     results = execute_many(codes)
     pooled = args.n / (time.perf_counter() - t)
+    pooled_cpu = (_cpu_s(workers) - cpu0 + time.process_time() - self0) / args.n * 1000
     bad = [r for r in results if r.status != "ok"]
     print(f"(b) solvers.execute_many, n={args.n}:{'':17} {pooled:8.1f} programs/s  (not ok: {len(bad)})")
 
     inproc = bench_inprocess(codes)
     print(f"(c) in-process exec (no isolation), n={args.n}:{'':5} {inproc:8.1f} programs/s")
     print(f"ratio (b)/(a) = {pooled / fresh:.1f}x   (b)/(c) = {pooled / inproc:.2f}")
+    print(f"CPU per program: (a) {fresh_cpu:.1f} ms  (b) {pooled_cpu:.1f} ms  -> {fresh_cpu / pooled_cpu:.1f}x   "
+          f"load average {os.getloadavg()[0]:.1f}")
 
     lat = []
     for code in codes[: args.latency]:

@@ -5,15 +5,19 @@
     ...         backend="z3").answer
     '4'
 
-Each worker is a separate interpreter (`solvers/sandbox.py`) that imported z3, sympy and
-python-constraint once and forks a fresh, isolated child per program; its docstring lists
-exactly what the sandbox does and does not protect against. This module owns the pool
-(lazy, thread-safe, restarted when a worker dies, torn down at interpreter exit) and the
-classification of what a child did into an `ExecutionResult`.
+Each worker is a separate interpreter (`solvers/sandbox.py`) that imported its solver
+libraries once and forks a fresh, isolated child per program (pre-forked while the
+previous program runs); its docstring lists exactly what the sandbox does and does not
+protect against, and why it is built for speed the way it is. This module owns the pool
+(lazy, thread-safe, restarted when a worker dies, torn down at interpreter exit), routes
+each program to the smallest kind of worker that has what it needs (`_route`: one kind
+per solver backend, one with none, one with all; started on first use), and classifies
+what a child did into an `ExecutionResult`. At most `pool size` programs run at once.
 
-Knobs (environment): L2L_SANDBOX_WORKERS (pool size, default: number of CPUs),
-L2L_SANDBOX_UNPRIVILEGED=1 (skip namespaces/uid switch even as root; for testing the
-fallback).
+Knobs (environment): L2L_SANDBOX_WORKERS (programs at once = workers per kind, default:
+number of CPUs), L2L_SANDBOX_UNPRIVILEGED=1 (skip namespaces/uid switch even as root; for
+testing the fallback), L2L_SANDBOX_PREFORK=0 (fork on demand instead of keeping a
+spare child ready; for benchmarking it).
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ import sys
 import tempfile
 import threading
 import queue
+import re
 from concurrent.futures import ThreadPoolExecutor
 from typing import Sequence
 
@@ -40,7 +45,8 @@ SANDBOX_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sandb
 OUTPUT_CAP = 32 * 1024  # characters of stdout/stderr kept per result (head + tail)
 HARD_MARGIN_S = 5.0  # the worker enforces timeout_s itself; past timeout_s + this we kill the worker
 READY_TIMEOUT_S = 180.0  # importing z3+sympy on a loaded 2-core machine can be slow
-_UID_BASE = 100_000_000  # sandbox uids: base + caller pid * 64 + slot, unique among live pools
+_UID_BASE = 100_000_000  # sandbox uids: base + caller pid * 512 + worker index, unique among live pools
+_MAX_WORKERS_PER_POOL = 512
 
 
 class SandboxUnavailable(RuntimeError):
@@ -73,14 +79,15 @@ class _WorkerLost(Exception):
 class _Worker:
     """One warm sandbox process and the pipe protocol to it. Used by one thread at a time."""
 
-    def __init__(self, slot: int, config: dict):
+    def __init__(self, slot: int, config: dict, uid_slots: "_UidSlots | None" = None):
         self.slot = slot
+        self.uid_slots = uid_slots
         self.config = config
         self.proc: subprocess.Popen | None = None
         self.info: dict | None = None
         self.workroot: str | None = None
         self.errlog = None
-        self.uid = _UID_BASE + os.getpid() * 64 + slot if os.geteuid() == 0 else None
+        self.uid = _UID_BASE + os.getpid() * _MAX_WORKERS_PER_POOL + slot if os.geteuid() == 0 else None
 
     def start(self) -> None:
         self.workroot = tempfile.mkdtemp(prefix="l2l-sandbox-")
@@ -169,6 +176,12 @@ class _Worker:
                     pass
             if not clean and self.uid is not None:
                 _kill_uid(self.uid)  # its program's descendants were re-parented away from it
+                if self.uid_slots is not None:
+                    # Orphans that became zombies of a non-reaping init cannot be killed, and
+                    # still count against RLIMIT_NPROC of their uid: the restarted worker gets
+                    # a uid of its own.
+                    self.slot = self.uid_slots.replace(self.slot)
+                    self.uid = _UID_BASE + os.getpid() * _MAX_WORKERS_PER_POOL + self.slot
         if self.errlog is not None:
             self.errlog.close()
             self.errlog = None
@@ -184,42 +197,140 @@ def _now() -> float:
     return time.monotonic()
 
 
-class _Pool:
-    def __init__(self, size: int):
-        self.pid = os.getpid()
-        config = {
-            "preimport": sorted({m for b in SOLVER_BACKENDS.values() for m in b.modules}),
-            "preludes": {name: b.prelude_source() for name, b in SOLVER_BACKENDS.items()},
-            "warmup": [b.warmup for b in SOLVER_BACKENDS.values() if b.warmup],
-        }
-        self.workers = [_Worker(i, config) for i in range(size)]
+Kind = tuple  # sorted backend names a worker has imported; () = no solver library
+
+
+def _kind_config(kind: Kind) -> dict:
+    backends = [SOLVER_BACKENDS[name] for name in kind]
+    return {
+        "preimport": sorted({m for b in backends for m in b.modules}),
+        "preludes": {b.name: b.prelude_source() for b in backends},
+        "warmup": [b.warmup for b in backends if b.warmup],
+        "prefork": os.environ.get("L2L_SANDBOX_PREFORK", "1") != "0",
+    }
+
+
+_MENTIONS: tuple[re.Pattern, dict[str, str]] | None = None  # (module-name regex, module -> backend)
+
+
+def _route(code: str, backend: str | None) -> Kind:
+    """Which kind of warm worker runs this program: the smallest one that has imported
+    what it needs.
+
+    A worker that also imported libraries the program does not use only makes each fork
+    slower (more memory to map and copy on write), so there is one kind of worker per solver
+    backend, one with none and one with all of them. The program's own source decides: any
+    mention of a solver module's name counts. This is a speed choice only: every worker can
+    run every program (a program whose import we miss imports the module in its own process).
+    """
+    global _MENTIONS
+    if _MENTIONS is None:
+        names = {m: b.name for b in SOLVER_BACKENDS.values() for m in b.modules}
+        pattern = re.compile(r"\b(" + "|".join(re.escape(m) for m in sorted(names, key=len, reverse=True)) + r")\b")
+        _MENTIONS = (pattern, names)
+    pattern, names = _MENTIONS
+    needed = {names[m] for m in pattern.findall(code)}
+    if backend is not None:
+        needed.add(backend)
+    if len(needed) > 1:
+        return tuple(sorted(SOLVER_BACKENDS))
+    return tuple(needed)
+
+
+class _UidSlots:
+    """Hands out the per-pool uid numbers (0.._MAX_WORKERS_PER_POOL-1) of sandbox workers."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.next = 0
+        self.live: set[int] = set()
+        self.retired: set[int] = set()  # uids that may still own unkillable zombies
+
+    def take(self) -> int:
+        with self.lock:
+            for _ in range(2):
+                for _ in range(_MAX_WORKERS_PER_POOL):
+                    slot, self.next = self.next, (self.next + 1) % _MAX_WORKERS_PER_POOL
+                    if slot not in self.live:
+                        self.live.add(slot)
+                        return slot
+                self.live -= self.retired  # all used up: recycle the oldest retired ones
+                self.retired.clear()
+        raise SandboxUnavailable("too many sandbox workers")
+
+    def replace(self, slot: int) -> int:
+        with self.lock:
+            self.retired.add(slot)
+        return self.take()
+
+
+class _Group:
+    """The warm workers of one kind; started together on the first program that needs them."""
+
+    def __init__(self, kind: Kind, workers: list[_Worker]):
+        self.kind = kind
+        self.workers = workers
         self.idle: queue.SimpleQueue[_Worker] = queue.SimpleQueue()
-        for w in self.workers:
+        for w in workers:
             w.start()  # all start importing in parallel; each is awaited on first use
             self.idle.put(w)
+
+
+class _Pool:
+    """`size` programs run at once; each on an idle worker of the kind it was routed to."""
+
+    def __init__(self, size: int):
+        self.pid = os.getpid()
+        self.size = size
+        self.slots = threading.BoundedSemaphore(size)
+        self.groups: dict[Kind, _Group] = {}
+        self.uid_slots = _UidSlots()
+        self.lock = threading.Lock()
         self.closed = False
 
-    def run(self, request: dict) -> tuple[dict | None, str | None]:
-        """Returns (worker reply, None) or (None, reason the worker was lost)."""
-        w = self.idle.get()
-        try:
+    @property
+    def workers(self) -> list[_Worker]:
+        """Every worker started so far, all kinds."""
+        with self.lock:
+            return [w for g in self.groups.values() for w in g.workers]
+
+    def group(self, kind: Kind) -> _Group:
+        with self.lock:
             if self.closed:
                 raise SandboxUnavailable("the sandbox pool has been shut down")
+            g = self.groups.get(kind)
+            if g is None:
+                config = _kind_config(kind)
+                g = self.groups[kind] = _Group(
+                    kind, [_Worker(self.uid_slots.take(), config, self.uid_slots) for _ in range(self.size)])
+            return g
+
+    def run(self, request: dict, kind: Kind) -> tuple[dict | None, str | None]:
+        """Returns (worker reply, None) or (None, reason the worker was lost)."""
+        g = self.group(kind)
+        with self.slots:
+            w = g.idle.get()
             try:
-                return w.run(request), None
-            except TimeoutError:
-                w.stop()
-                return None, "timeout"
-            except _WorkerLost as exc:
-                w.stop()
-                return None, str(exc)
-        finally:
-            self.idle.put(w)
+                if self.closed:
+                    raise SandboxUnavailable("the sandbox pool has been shut down")
+                try:
+                    return w.run(request), None
+                except TimeoutError:
+                    w.stop()
+                    return None, "timeout"
+                except _WorkerLost as exc:
+                    w.stop()
+                    return None, str(exc)
+            finally:
+                g.idle.put(w)
 
     def close(self) -> None:
-        self.closed = True
-        for w in self.workers:
-            w.stop(graceful=True)
+        with self.lock:
+            self.closed = True
+            groups = list(self.groups.values())
+        for g in groups:
+            for w in g.workers:
+                w.stop(graceful=True)
 
 
 _POOL: _Pool | None = None
@@ -267,12 +378,12 @@ def sandbox_info() -> dict:
     >>> sorted(sandbox_info())  # doctest: +ELLIPSIS
     [...'mount_namespace', 'net_namespace', ...'privileged', ...'uid_switch'...]
     """
-    pool = _get_pool()
-    w = pool.idle.get()
+    g = _get_pool().group(())
+    w = g.idle.get()
     try:
         return dict(w.ensure_ready())
     finally:
-        pool.idle.put(w)
+        g.idle.put(w)
 
 
 
@@ -353,7 +464,7 @@ def execute(code: str, *, backend: str | None = None, timeout_s: float = 10, mem
     if not (isinstance(memory_mb, int) and memory_mb >= 0):
         raise ValueError(f"memory_mb must be a non-negative int (0 = no limit), got {memory_mb!r}")
     request = {"code": code, "backend": backend, "timeout_s": float(timeout_s), "memory_mb": memory_mb}
-    reply, lost = _get_pool().run(request)
+    reply, lost = _get_pool().run(request, _route(code, backend))
     if reply is None:
         if lost == "timeout":
             return ExecutionResult(status="timeout", elapsed_s=timeout_s + HARD_MARGIN_S,
@@ -392,7 +503,7 @@ def execute_many(
         if b is not None and b not in SOLVER_BACKENDS:
             raise ValueError(f"unknown solver backend {b!r} (known: {', '.join(SOLVER_BACKENDS)})")
     pool = _get_pool()
-    with ThreadPoolExecutor(max_workers=len(pool.workers), thread_name_prefix="l2l-sandbox") as ex:
+    with ThreadPoolExecutor(max_workers=pool.size, thread_name_prefix="l2l-sandbox") as ex:
         futures = [ex.submit(execute, c, backend=b, timeout_s=timeout_s, memory_mb=memory_mb)
                    for c, b in zip(codes, backends)]
         if progress:

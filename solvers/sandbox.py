@@ -1,12 +1,32 @@
-"""The warm sandbox worker ("zygote"): imports the solver libraries once, then forks one
+"""The warm sandbox worker ("zygote"): imports some solver libraries once, then forks one
 fresh child per program.
 
 Run by `solvers.executor` as `python -I solvers/sandbox.py`; it is a script, not part of
 the import path of `solvers`, and it imports nothing from this repository (so it works
 from any cwd and with `-I`). It speaks length-prefixed JSON over its stdin/stdout:
-first a config message, then it answers "ready", then one request -> one reply.
-It reports raw facts (exit status, signal, captured output, the child's own record);
-`solvers.executor` turns them into an `ExecutionResult`.
+first a config message (which solver modules and preludes to load), then it answers
+"ready", then one request -> one reply. It reports raw facts (exit status, signal,
+captured output, the child's own record, page faults); `solvers.executor` turns them
+into an `ExecutionResult`.
+
+Speed (why it is built this way). On this project's VMs a page fault costs ~7 us, so a
+short program's cost is mostly the copy-on-write faults of its forked process, not the
+program itself. Hence:
+  * the executor runs one kind of worker per solver backend (a z3 program forks from a
+    process that never imported sympy: fewer pages to map and to copy);
+  * pre-forking: while program N runs, the worker already forks the child for program
+    N+1 (the "spare"), which does all program-independent setup and then blocks reading
+    its request from a pipe. The spare stays root until its request arrives, so program N
+    (running as the sandbox uid) cannot signal, ptrace or write to it; only then does it
+    apply the request's limits and drop to the uid -- by which time the worker has swept
+    every process of program N. A spare never runs more than one program, is killed when
+    the worker shuts down (and dies with the worker through PDEATHSIG), and is only used
+    when the uid switch is active (otherwise it would share a uid with the program next
+    to it, so the worker forks on demand instead).
+  Tried and dropped (no throughput gain, measured): pre-touching in the spare the memory
+  most programs write (moves ~450 faults off the critical path but adds ~650), and doing
+  the imports in a helper thread so children allocate from a clean malloc arena (more
+  faults, not fewer).
 
 What each program runs inside (in the order the child sets it up):
 
@@ -14,7 +34,8 @@ OS layer (real isolation, enforced by the kernel)
   * own session and process group (setsid); PR_SET_PDEATHSIG=SIGKILL so it dies with
     the worker; the worker is a child subreaper, so every process the program starts
     (even a `setsid` double-fork) is re-parented to the worker and SIGKILLed and reaped
-    as soon as the program ends, times out or crashes.
+    as soon as the program ends, times out or crashes (privileged: first all at once,
+    with kill(-1) as the sandbox uid, so a fork bomb cannot outrun the sweep).
   * rlimits: CPU (timeout+1 s soft, +2 s hard), AS (= memory_mb), NPROC, FSIZE (16 MiB,
     also caps stdout/stderr), NOFILE (64), CORE (0).
   * stdin is /dev/null; stdout/stderr are anonymous memfds read by the worker afterwards,
@@ -95,6 +116,7 @@ NOFILE_LIMIT = 64
 NPROC_LIMIT = 32
 WORKDIR_TMPFS_SIZE = "256m"
 RECORD_FD = 3
+REQUEST_FD = 4  # the spare child reads its request here
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_TRUNC
 
 
@@ -253,9 +275,16 @@ def _children() -> list[int]:
     return kids
 
 
-def _sweep() -> None:
-    """Kill and reap every remaining descendant. We are a child subreaper, so orphans
-    (double forks, setsid escapes) come back to us; repeat until none are left."""
+def _sweep(keep: int | None = None, uid: int | None = None) -> bool:
+    """Kill and reap every remaining descendant except `keep` (the pre-forked spare). We are a
+    child subreaper, so orphans (double forks, setsid escapes) come back to us; repeat until
+    none are left. Returns False if `keep` turned out to be dead (and was reaped here).
+
+    With a sandbox `uid`, leftovers are first killed all at once as that uid (kill(-1) is
+    atomic with respect to fork): killing them one generation at a time races with a fork
+    bomb whose not-yet-visible grandchildren keep refilling the process limit."""
+    keep_alive = True
+    killed_as_uid = False
     for _ in range(1000):
         while True:
             try:
@@ -264,9 +293,14 @@ def _sweep() -> None:
                 pid = 0
             if pid == 0:
                 break
-        kids = _children()
+            if pid == keep:
+                keep_alive = False
+        kids = [k for k in _children() if k != keep]
         if not kids:
-            return
+            return keep_alive
+        if uid is not None and not killed_as_uid and os.geteuid() == 0:
+            killed_as_uid = True
+            _kill_as_uid(uid)
         for pid in kids:
             try:
                 os.kill(pid, signal.SIGKILL)
@@ -274,9 +308,12 @@ def _sweep() -> None:
                 pass
         for pid in kids:
             try:
+                if pid == keep:
+                    continue
                 os.waitpid(pid, 0)
             except ChildProcessError:
                 pass
+    return keep_alive
 
 
 # --------------------------------------------------------------------------- the child
@@ -363,22 +400,57 @@ def _print_program_traceback(exc: BaseException) -> None:
     sys.stderr.write("".join(lines))
 
 
-def _child(req: dict, workdir: str, fds: tuple[int, int, int, int], uid: int | None, namespace: dict | None,
-           prelude_error: str | None, worker_pid: int) -> None:
-    """Runs in the forked child; never returns."""
+def _read_request(fd: int) -> dict | None:
+    """The spare child's request: JSON up to EOF (the worker closes its end after writing)."""
+    chunks = []
+    while True:
+        chunk = os.read(fd, 1 << 16)
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(fd)
+    return json.loads(b"".join(chunks)) if chunks else None
+
+
+def _child(workdir: str, fds: tuple[int, int, int, int, int], uid: int | None, worker: "Worker",
+           worker_pid: int) -> None:
+    """Runs in the forked child; never returns.
+
+    The child is forked *before* its program is known (the worker keeps one spare child
+    ready while the previous program runs): everything up to reading the request is
+    program-independent and happens while it still runs as root, so the program running
+    meanwhile (as the sandbox uid) cannot signal, ptrace or otherwise touch it. Only after
+    the request has arrived does the child apply the request's limits and drop to the
+    sandbox uid -- by then the worker has swept every process of the previous program.
+    """
     _exit, _write, _dumps = os._exit, os.write, json.dumps
     try:
         os.setsid()
         _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
         if os.getppid() != worker_pid:  # worker died between fork and prctl
             _exit(1)
-        devnull, out, err, rec = fds
+        devnull, out, err, rec, req_fd = fds
         os.dup2(devnull, 0)
         os.dup2(out, 1)
         os.dup2(err, 2)
         os.dup2(rec, RECORD_FD)
-        os.closerange(RECORD_FD + 1, 1 << 16)
+        os.dup2(req_fd, REQUEST_FD)
+        os.closerange(REQUEST_FD + 1, 1 << 16)
         os.chdir(workdir)
+        os.environ.clear()
+        os.environ.update(PATH="/usr/local/bin:/usr/bin:/bin", LANG="C.UTF-8", HOME=workdir, TMPDIR=workdir)
+        if "tempfile" in sys.modules:
+            sys.modules["tempfile"].tempdir = workdir
+        stdout = open(1, "w", encoding="utf-8", errors="backslashreplace", buffering=1, closefd=False)
+        stderr = open(2, "w", encoding="utf-8", errors="backslashreplace", buffering=1, closefd=False)
+        sys.stdin = sys.__stdin__ = open(0, "r", closefd=False)
+        sys.stdout = sys.__stdout__ = stdout
+        sys.stderr = sys.__stderr__ = stderr
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        req = _read_request(REQUEST_FD)  # blocks until the program arrives
+        if req is None:  # the worker discarded this spare
+            _exit(0)
+        setup_faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt  # reported for bench/
         timeout = float(req.get("timeout_s", 10))
         cpu = max(1, math.ceil(timeout)) + 1
         resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
@@ -394,16 +466,11 @@ def _child(req: dict, workdir: str, fds: tuple[int, int, int, int], uid: int | N
             os.setresgid(uid, uid, uid)
             os.setresuid(uid, uid, uid)
         _libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
-        os.environ.clear()
-        os.environ.update(PATH="/usr/local/bin:/usr/bin:/bin", LANG="C.UTF-8", HOME=workdir, TMPDIR=workdir)
-        if "tempfile" in sys.modules:
-            sys.modules["tempfile"].tempdir = workdir
-        stdout = open(1, "w", encoding="utf-8", errors="backslashreplace", buffering=1, closefd=False)
-        stderr = open(2, "w", encoding="utf-8", errors="backslashreplace", buffering=1, closefd=False)
-        sys.stdin = sys.__stdin__ = open(0, "r", closefd=False)
-        sys.stdout = sys.__stdout__ = stdout
-        sys.stderr = sys.__stderr__ = stderr
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+        backend = req.get("backend")
+        namespace = worker.namespaces.get(backend)
+        prelude_error = worker.prelude_errors.get(backend) if backend else None
+        if backend and namespace is None and prelude_error is None:
+            prelude_error = f"unknown solver backend {backend!r}"
     except BaseException:
         _exit(71)
 
@@ -461,6 +528,7 @@ def _child(req: dict, workdir: str, fds: tuple[int, int, int, int], uid: int | N
             pass
     try:
         record["violations"] = violations[:5]
+        record["setup_faults"] = setup_faults
         os.ftruncate(RECORD_FD, 0)
         os.pwrite(RECORD_FD, _dumps(record).encode(), 0)
     except BaseException:  # noqa: BLE001
@@ -480,6 +548,27 @@ def _read_memfd(fd: int, cap: int) -> tuple[bytes, int]:
     return head + f"\n...[{size - 2 * half} bytes truncated]...\n".encode() + tail, size
 
 
+class _Spare:
+    """A forked child waiting for its program, and what the worker keeps to run and collect it."""
+
+    def __init__(self, pid: int, req_w: int, workdir: str, out: int, err: int, rec: int):
+        self.pid, self.req_w, self.workdir = pid, req_w, workdir
+        self.out, self.err, self.rec = out, err, rec
+        self.pidfd = os.pidfd_open(pid)
+
+    def alive(self) -> bool:
+        return not select.select([self.pidfd], [], [], 0)[0]
+
+    def close_fds(self) -> None:
+        for fd in (self.pidfd, self.req_w, self.out, self.err, self.rec):
+            if fd >= 0:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        self.pidfd = self.req_w = self.out = self.err = self.rec = -1
+
+
 class Worker:
     def __init__(self, cfg: dict, proto_in: int, proto_out: int):
         self.cfg = cfg
@@ -487,10 +576,12 @@ class Worker:
         self.uid = cfg.get("uid")
         self.workroot = cfg["workroot"]
         self.output_cap = int(cfg.get("output_cap", 32768))
+        self.prefork = bool(cfg.get("prefork", True))
         self.counter = 0
         self.namespaces: dict[str | None, dict | None] = {None: None}
         self.prelude_errors: dict[str, str] = {}
         self.devnull = os.open("/dev/null", os.O_RDWR | os.O_CLOEXEC)
+        self.spare: _Spare | None = None
 
     def warm(self) -> None:
         for mod in self.cfg.get("preimport", []):
@@ -511,46 +602,94 @@ class Worker:
             except Exception:  # noqa: BLE001
                 pass
 
-    def run_one(self, req: dict) -> dict:
+    # ----------------------------------------------------------------- spare children
+    def _fork_spare(self) -> _Spare:
+        """Fork the child for the next program: fresh workdir, fresh output memfds."""
         self.counter += 1
         workdir = os.path.join(self.workroot, f"p{self.counter}")
         os.mkdir(workdir, 0o700)
-        if self.uid is not None and os.geteuid() == 0:
-            os.chown(workdir, self.uid, self.uid)
+        uid = self.uid if os.geteuid() == 0 else None
+        if uid is not None:
+            os.chown(workdir, uid, uid)
         out = os.memfd_create("stdout", os.MFD_CLOEXEC)
         err = os.memfd_create("stderr", os.MFD_CLOEXEC)
         rec = os.memfd_create("record", os.MFD_CLOEXEC)
-        backend = req.get("backend")
-        namespace = self.namespaces.get(backend)
-        prelude_error = self.prelude_errors.get(backend) if backend else None
-        if backend and namespace is None and prelude_error is None:
-            prelude_error = f"unknown solver backend {backend!r}"
-        timeout = float(req.get("timeout_s", 10))
+        req_r, req_w = os.pipe2(os.O_CLOEXEC)
         me = os.getpid()
-        t0 = time.monotonic()
         pid = os.fork()
         if pid == 0:
-            _child(req, workdir, (self.devnull, out, err, rec), self.uid if os.geteuid() == 0 else None,
-                   namespace, prelude_error, me)
+            _child(workdir, (self.devnull, out, err, rec, req_r), uid, self, me)
+        os.close(req_r)
+        return _Spare(pid, req_w, workdir, out, err, rec)
+
+    def _discard(self, spare: _Spare, reaped: bool = False) -> None:
+        """Kill an unused (or dead) spare child and remove its workdir."""
+        if not reaped:
+            try:
+                os.kill(spare.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            try:
+                os.waitpid(spare.pid, 0)
+            except ChildProcessError:
+                pass
+        spare.close_fds()
+        shutil.rmtree(spare.workdir, ignore_errors=True)
+
+    def _take_spare(self) -> _Spare:
+        spare, self.spare = self.spare, None
+        if spare is not None and not spare.alive():
+            self._discard(spare)  # killed from outside (e.g. the OOM killer); never ran a program
+            spare = None
+        return spare if spare is not None else self._fork_spare()
+
+    def _dispatch(self, req: dict) -> _Spare:
+        """Hand the request to a waiting child; retry once with a fresh child if it is gone."""
+        data = json.dumps(req).encode()
+        for attempt in (0, 1):
+            spare = self._take_spare()
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(spare.req_w, view):]
+                os.close(spare.req_w)
+                spare.req_w = -1
+                return spare
+            except OSError:
+                self._discard(spare)
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")
+
+    # ----------------------------------------------------------------- one program
+    def run_one(self, req: dict) -> dict:
+        timeout = float(req.get("timeout_s", 10))
+        child = self._dispatch(req)
+        pid = child.pid
+        t0 = time.monotonic()
+        if self.prefork:
+            # Fork the next program's child now, while this one runs: fork latency and the
+            # child's setup leave the critical path. It stays root (untouchable by this
+            # program's uid) until its own request arrives.
+            try:
+                self.spare = self._fork_spare()
+            except OSError:  # e.g. EAGAIN under memory pressure: fork on demand next time
+                self.spare = None
         timed_out = parent_gone = False
-        pidfd = os.pidfd_open(pid)
-        try:
-            poller = select.poll()
-            poller.register(pidfd, select.POLLIN)
-            poller.register(self.proto_in, select.POLLHUP | select.POLLERR)
-            while True:
-                remaining = timeout - (time.monotonic() - t0)
-                if remaining <= 0:
-                    timed_out = True
-                    break
-                events = dict(poller.poll(remaining * 1000))
-                if pidfd in events:
-                    break
-                if self.proto_in in events:
-                    parent_gone = True
-                    break
-        finally:
-            os.close(pidfd)
+        poller = select.poll()
+        poller.register(child.pidfd, select.POLLIN)
+        poller.register(self.proto_in, select.POLLHUP | select.POLLERR)
+        while True:
+            remaining = timeout - (time.monotonic() - t0)
+            if remaining <= 0:
+                timed_out = True
+                break
+            events = dict(poller.poll(remaining * 1000))
+            if child.pidfd in events:
+                break
+            if self.proto_in in events:
+                parent_gone = True
+                break
         if timed_out or parent_gone:
             try:
                 os.kill(pid, signal.SIGKILL)
@@ -558,16 +697,18 @@ class Worker:
                 pass
         _, status, usage = os.wait4(pid, 0)
         elapsed = time.monotonic() - t0
-        _sweep()
+        self.sweep()
         if parent_gone:
             self.shutdown()
             os._exit(0)
-        stdout, stdout_size = _read_memfd(out, self.output_cap)
-        stderr, stderr_size = _read_memfd(err, self.output_cap)
-        raw_rec = os.pread(rec, 65536, 0)
-        for fd in (out, err, rec):
-            os.close(fd)
-        shutil.rmtree(workdir, ignore_errors=True)
+        stdout, stdout_size = _read_memfd(child.out, self.output_cap)
+        stderr, stderr_size = _read_memfd(child.err, self.output_cap)
+        raw_rec = os.pread(child.rec, 65536, 0)
+        child.close_fds()
+        try:
+            os.rmdir(child.workdir)  # the common case: the program left nothing behind
+        except OSError:
+            shutil.rmtree(child.workdir, ignore_errors=True)
         try:
             record = json.loads(raw_rec) if raw_rec else None
         except ValueError:
@@ -581,12 +722,22 @@ class Worker:
             "signal": os.WTERMSIG(status) if os.WIFSIGNALED(status) else None,
             "timed_out": timed_out,
             "cpu_s": usage.ru_utime + usage.ru_stime,
+            "minflt": usage.ru_minflt,  # page faults: the main cost of a short program (see bench/)
             "elapsed_s": elapsed,
             "record": record if isinstance(record, dict) else None,
         }
 
+    def sweep(self) -> None:
+        """Kill and reap everything the last program left behind; the spare child survives."""
+        if not _sweep(keep=self.spare.pid if self.spare else None, uid=self.uid):
+            self._discard(self.spare, reaped=True)
+            self.spare = None
+
     def shutdown(self) -> None:
-        _sweep()
+        if self.spare is not None:
+            self._discard(self.spare)
+            self.spare = None
+        _sweep(uid=self.uid)
         if self.uid is not None and os.geteuid() == 0:
             _kill_as_uid(self.uid)
 
@@ -614,10 +765,15 @@ def main() -> int:
     info = _isolate(cfg["workroot"], uid if not os.environ.get("L2L_SANDBOX_UNPRIVILEGED") else None)
     if not info["uid_switch"]:
         worker.uid = None
+        # Without a uid switch a spare child would run as the same uid as the program running
+        # next to it, which could then tamper with it: fork on demand instead.
+        worker.prefork = False
     gc.collect()
     gc.freeze()  # children then do not touch (and copy) the warm heap during their own GC
+    if worker.prefork:
+        worker.spare = worker._fork_spare()
     _send(proto_out, {"ready": True, "pid": os.getpid(), "uid": worker.uid, "prelude_errors": worker.prelude_errors,
-                      **info})
+                      "prefork": worker.prefork, **info})
     while True:
         req = _recv(proto_in)
         if req is None:
@@ -625,7 +781,7 @@ def main() -> int:
         try:
             reply = worker.run_one(req)
         except Exception as exc:  # noqa: BLE001 - keep serving; the executor reports it
-            _sweep()
+            worker.sweep()
             reply = {"sandbox_error": f"{type(exc).__name__}: {exc}"}
         _send(proto_out, reply)
     worker.shutdown()

@@ -153,3 +153,30 @@ def test_execute_many_rejects_mismatched_backends():
 def test_nul_byte_in_source_is_a_syntax_error():
     r = execute("print('a')\x00")
     assert r.status == "syntax_error"
+
+
+@pytest.mark.parametrize("code, backend, kind", [
+    ("print('ANSWER: 1')", None, ()),
+    ("from z3 import *\nprint(1)", None, ("z3",)),
+    ("import sympy", None, ("sympy",)),
+    ("print('ANSWER: 1')", "constraint", ("constraint",)),
+    ("import z3, sympy", None, ("constraint", "sympy", "z3")),
+    ("import sympy", "z3", ("constraint", "sympy", "z3")),
+    ("x_z3 = 1  # not a module name", None, ()),
+])
+def test_programs_are_routed_to_the_smallest_warm_worker(code, backend, kind):
+    from solvers.executor import _route
+
+    assert _route(code, backend) == kind
+
+
+def test_workers_of_one_backend_have_not_imported_the_others():
+    probe = "import sys\nprint('ANSWER:', sorted(m for m in ('z' + '3', 'sym' + 'py', 'cons' + 'traint') if m in sys.modules))"
+    assert execute(probe, backend="z3").answer == "['z3']"
+    assert execute(probe).answer == "[]"
+
+
+def test_misrouted_program_still_runs():
+    # The import is invisible to routing, so this runs in a worker without z3: slower, same result.
+    code = "z = __import__('z' + '3')\nx = z.Int('x')\ns = z.Solver(); s.add(x * 2 == 8); s.check()\nprint('ANSWER:', s.model()[x])"
+    assert execute(code).answer == "4"

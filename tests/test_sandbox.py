@@ -4,7 +4,7 @@ Attacks come in two flavours: plain Python (stopped by the audit-hook layer, sta
 "blocked") and raw libc calls through ctypes, which bypass that layer and must be stopped
 by the OS layer (namespaces, uid switch, rlimits). The ctypes attacks need the privileged
 mode (root); `sandbox_info()` says whether it is active.
-Cost: ~15 s (one pool start, one pool restart, a few 1-2 s timeouts, one subprocess).
+Cost: ~15-20 s (a few pool starts, a few 1-2 s timeouts, two subprocesses).
 """
 
 from __future__ import annotations
@@ -345,3 +345,106 @@ def test_unprivileged_fallback_still_guards(tmp_path):
                          timeout=120)
     assert out.stdout.strip() == "OK", out.stderr
     assert not target.exists()
+
+
+# ----------------------------------------------------------------------------- pre-forked children
+def _children_of(pid: int) -> list[int]:
+    try:
+        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def test_prefork_children_do_not_leak_state_between_programs():
+    # Each program checks for the marks of the ones before it, then leaves its own: in a
+    # module (z3 kind, pre-imported), in builtins, in the environment, in cwd and in /tmp.
+    code = textwrap.dedent("""
+        import builtins, os, z3
+        seen = [getattr(z3, 'LEAK', None), getattr(builtins, 'LEAK', None), os.environ.get('LEAK'),
+                sorted(os.listdir('.')), os.path.exists('/tmp/l2l_leak_mark')]
+        z3.LEAK = builtins.LEAK = os.environ['LEAK'] = 'x'
+        open('mark', 'w').write('x')
+        try:
+            open('/tmp/l2l_leak_mark', 'w').write('x')
+        except OSError:
+            pass
+        print('ANSWER:', seen, os.getpid())
+    """)
+    results = [execute(code) for _ in range(6)]  # sequential calls cycle through every worker
+    assert all(r.status in ("ok", "blocked") for r in results), results
+    ok = [r for r in results if r.status == "ok"]
+    assert len(ok) == 6 or all(r.status == "blocked" for r in results[len(ok):])
+    for r in ok:
+        assert r.answer.startswith("[None, None, None, [], False]"), r.answer
+    assert len({r.answer.split()[-1] for r in ok}) == len(ok)  # a fresh process every time
+    assert not Path("/tmp/l2l_leak_mark").exists()
+
+
+@needs_privileged
+def test_running_program_cannot_touch_the_spare_child():
+    if not sandbox_info().get("prefork"):
+        pytest.skip("pre-forking is off")
+    # The spare is our sibling (another child of the worker); attack it through libc.
+    code = LIBC + textwrap.dedent("""
+        import os, time
+        ppid, me = os.getppid(), os.getpid()
+        siblings, deadline = [], time.monotonic() + 10
+        while not siblings and time.monotonic() < deadline:  # the worker forks it just after starting us
+            fd = libc.open(b'/proc/%d/task/%d/children' % (ppid, ppid), 0)
+            buf = ctypes.create_string_buffer(4096)
+            n = libc.read(fd, buf, 4096) if fd >= 0 else 0
+            libc.close(fd)
+            siblings = [int(p) for p in buf.raw[:max(n, 0)].split() if int(p) != me]
+            time.sleep(0.01)
+        for pid in siblings:
+            kill = libc.kill(pid, 19)  # SIGSTOP would hang the next program
+            attach = libc.ptrace(16, pid, 0, 0)  # PTRACE_ATTACH
+            mem = libc.open(b'/proc/%d/mem' % pid, 2)
+            print('SIBLING', pid, kill, attach, mem)
+        print('ANSWER:', len(siblings))
+    """)
+    r = execute(code, timeout_s=20)
+    assert r.status == "ok", r
+    assert int(r.answer) >= 1, r.stdout  # the spare was there...
+    for line in r.stdout.splitlines()[:-1]:
+        assert line.split()[2:] == ["-1", "-1", "-1"], line  # ...and every attack failed
+    for _ in range(4):  # and every worker still runs programs normally
+        assert execute("print('ANSWER: fine')", timeout_s=5).answer == "fine"
+
+
+def test_spare_child_is_discarded_when_worker_shuts_down():
+    solvers.shutdown()  # a fresh pool: every worker started and idle
+    if not sandbox_info().get("prefork"):
+        pytest.skip("pre-forking is off")
+    from solvers.executor import _get_pool
+
+    for w in _get_pool().workers:
+        w.ensure_ready()  # a worker forks its spare before it reports ready
+    workers = [w.proc.pid for w in _get_pool().workers]
+    spares = [c for w in workers for c in _children_of(w)]
+    assert len(spares) == len(workers)  # one idle spare per worker
+    solvers.shutdown()
+    for pid in workers + spares:
+        assert not _alive(pid), pid
+
+
+def test_spare_child_dies_with_a_killed_worker():
+    solvers.shutdown()
+    if not sandbox_info().get("prefork"):
+        pytest.skip("pre-forking is off")
+    from solvers.executor import _get_pool
+
+    _get_pool().workers[0].ensure_ready()
+    worker = _get_pool().workers[0].proc.pid
+    spares = _children_of(worker)
+    assert spares
+    os.kill(worker, signal.SIGKILL)  # no chance to clean up: the spare must die with it
+    import time
+
+    deadline = time.monotonic() + 10
+    while any(_alive(p) for p in spares) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(_alive(p) for p in spares)
+    for _ in range(3):  # the pool replaces the lost worker
+        assert execute("print('ANSWER: back')").answer == "back"
+    solvers.shutdown()
