@@ -13,6 +13,9 @@ protect against, and why it is built for speed the way it is. This module owns t
 each program to the smallest kind of worker that has what it needs (`_route`: one kind
 per solver backend, one with none, one with all; started on first use), and classifies
 what a child did into an `ExecutionResult`. At most `pool size` programs run at once.
+When privileged, each worker is PID 1 of its own PID namespace and dies with the caller
+(`_Spawner`): nothing a program starts outlives its worker or the caller, even if both are
+SIGKILLed; a later pool removes the work directories such a caller left in $TMPDIR.
 
 Knobs (environment): L2L_SANDBOX_WORKERS (programs at once = workers per kind, default:
 number of CPUs), L2L_SANDBOX_UNPRIVILEGED=1 (skip namespaces/uid switch even as root; for
@@ -49,6 +52,9 @@ _UID_BASE = 100_000_000  # sandbox uids: base + caller pid * 512 + worker index,
 _MAX_WORKERS_PER_POOL = 512
 
 
+_WORKROOT_PREFIX = "l2l-sandbox-"  # + caller pid + "-": lets a later pool remove those of killed callers
+
+
 class SandboxUnavailable(RuntimeError):
     """A sandbox worker could not be started (its stderr tail is in the message)."""
 
@@ -58,6 +64,34 @@ def _minimal_env() -> dict[str, str]:
     if os.environ.get("L2L_SANDBOX_UNPRIVILEGED") == "1":
         env["L2L_SANDBOX_UNPRIVILEGED"] = "1"
     return env
+
+
+def _remove_stale_workroots() -> None:
+    """Remove work directories of callers that died without cleaning up (SIGKILL).
+
+    Their programs are gone (see `_Spawner`), but the directory itself is the caller's to
+    remove. Only our own, of callers whose pid no longer exists; a reused pid keeps it."""
+    tmp = tempfile.gettempdir()
+    try:
+        names = os.listdir(tmp)
+    except OSError:
+        return
+    for name in names:
+        if not name.startswith(_WORKROOT_PREFIX):
+            continue
+        pid = name[len(_WORKROOT_PREFIX):].partition("-")[0]
+        path = os.path.join(tmp, name)
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            if os.lstat(path).st_uid != os.geteuid():
+                continue
+            os.kill(int(pid), 0)
+            continue  # that caller is alive
+        except ProcessLookupError:
+            shutil.rmtree(path, ignore_errors=True)
+        except OSError:
+            continue
 
 
 def _kill_uid(uid: int) -> None:
@@ -76,26 +110,89 @@ class _WorkerLost(Exception):
     pass
 
 
+CLONE_NEWPID = 0x20000000
+
+
+class _Spawner:
+    """Starts every sandbox worker of a pool from one long-lived thread, each as PID 1 of a
+    fresh PID namespace when privileged.
+
+    Why a thread of its own: the worker sets PR_SET_PDEATHSIG, which fires when the *thread*
+    that forked it exits, not the process; workers started from short-lived threads (the
+    ones of `execute_many`) would die with them. This thread lives as long as the caller.
+
+    Why a PID namespace: its init (the worker) takes every process in it down when it dies,
+    however it dies. So nothing a program started (a setsid double-fork, a fork bomb) can
+    outlive its worker, and the worker cannot outlive the caller (PDEATHSIG=SIGKILL). The
+    namespace is made with unshare(CLONE_NEWPID) on this thread only (namespaces are per
+    thread), so its next fork -- the worker -- becomes the namespace's init; setns() back
+    right after keeps the thread's later forks in the caller's namespace."""
+
+    def __init__(self):
+        self.requests: queue.SimpleQueue = queue.SimpleQueue()
+        self.pidns = os.geteuid() == 0 and os.environ.get("L2L_SANDBOX_UNPRIVILEGED") != "1"
+        self.thread = threading.Thread(target=self._serve, name="l2l-sandbox-spawner", daemon=True)
+        self.thread.start()
+
+    def spawn(self, argv: list[str], **popen_kwargs) -> tuple[subprocess.Popen, bool]:
+        """Popen(argv) from the spawner thread; returns (process, whether it is a namespace init)."""
+        done: queue.SimpleQueue = queue.SimpleQueue()
+        self.requests.put((argv, popen_kwargs, done))
+        ok, value, in_ns = done.get()
+        if not ok:
+            raise value
+        return value, in_ns
+
+    def _serve(self) -> None:
+        libc = own_ns = None
+        if self.pidns:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            try:
+                own_ns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+            except OSError:
+                self.pidns = False
+        while True:
+            argv, kwargs, done = self.requests.get()
+            in_ns = bool(self.pidns and libc.unshare(CLONE_NEWPID) == 0)
+            try:
+                done.put((True, subprocess.Popen(argv, **kwargs), in_ns))
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
+                done.put((False, exc, False))
+            finally:
+                if in_ns and libc.setns(own_ns, CLONE_NEWPID) != 0:
+                    self.pidns = False  # cannot happen as root; never fork into a stale namespace
+
+
 class _Worker:
     """One warm sandbox process and the pipe protocol to it. Used by one thread at a time."""
 
-    def __init__(self, slot: int, config: dict, uid_slots: "_UidSlots | None" = None):
+    def __init__(self, slot: int, config: dict, uid_slots: "_UidSlots | None" = None,
+                 spawner: _Spawner | None = None):
         self.slot = slot
+        self.spawner = spawner
         self.uid_slots = uid_slots
         self.config = config
         self.proc: subprocess.Popen | None = None
         self.info: dict | None = None
         self.workroot: str | None = None
         self.errlog = None
+        self.in_pidns = False
         self.uid = _UID_BASE + os.getpid() * _MAX_WORKERS_PER_POOL + slot if os.geteuid() == 0 else None
 
     def start(self) -> None:
-        self.workroot = tempfile.mkdtemp(prefix="l2l-sandbox-")
+        self.workroot = tempfile.mkdtemp(prefix=f"{_WORKROOT_PREFIX}{os.getpid()}-")
         self.errlog = tempfile.TemporaryFile()
-        self.proc = subprocess.Popen(
-            [sys.executable, "-I", SANDBOX_SCRIPT], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=self.errlog, env=_minimal_env(), cwd="/", start_new_session=True, close_fds=True,
-        )
+        # `--caller <pid>` is inherited by every process the worker forks (they share its argv),
+        # so `ps` shows which caller a sandbox process belongs to.
+        argv = [sys.executable, "-I", SANDBOX_SCRIPT, "--caller", str(os.getpid())]
+        kwargs = dict(stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.errlog, env=_minimal_env(),
+                      cwd="/", start_new_session=True, close_fds=True)
+        if self.spawner is None:
+            self.proc, self.in_pidns = subprocess.Popen(argv, **kwargs), False
+        else:
+            self.proc, self.in_pidns = self.spawner.spawn(argv, **kwargs)
         self.info = None
         self._send({**self.config, "workroot": self.workroot, "uid": self.uid, "output_cap": OUTPUT_CAP})
 
@@ -134,7 +231,9 @@ class _Worker:
             self.start()
         if self.info is None:
             try:
-                self.info = self._recv(READY_TIMEOUT_S)
+                info = self._recv(READY_TIMEOUT_S)
+                # The worker only knows its pid inside its namespace (1); report the caller's view.
+                self.info = {**info, "pid": self.proc.pid}
             except (TimeoutError, _WorkerLost) as exc:
                 tail = self._stderr_tail()
                 self.stop()
@@ -285,6 +384,8 @@ class _Pool:
         self.slots = threading.BoundedSemaphore(size)
         self.groups: dict[Kind, _Group] = {}
         self.uid_slots = _UidSlots()
+        self.spawner = _Spawner()
+        _remove_stale_workroots()
         self.lock = threading.Lock()
         self.closed = False
 
@@ -302,7 +403,8 @@ class _Pool:
             if g is None:
                 config = _kind_config(kind)
                 g = self.groups[kind] = _Group(
-                    kind, [_Worker(self.uid_slots.take(), config, self.uid_slots) for _ in range(self.size)])
+                    kind, [_Worker(self.uid_slots.take(), config, self.uid_slots, self.spawner)
+                           for _ in range(self.size)])
             return g
 
     def run(self, request: dict, kind: Kind) -> tuple[dict | None, str | None]:

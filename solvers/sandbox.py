@@ -48,6 +48,15 @@ OS layer (real isolation, enforced by the kernel)
 
   When the worker runs as root (privileged mode, the default on this project's CI and
   containers) it also:
+  * is PID 1 of a PID namespace of its own (the executor creates it; see
+    `executor._Spawner`), with a fresh /proc that shows only that namespace. When the
+    worker dies -- however it dies: killed by the caller, the OOM killer, or SIGKILLed
+    along with its caller through PR_SET_PDEATHSIG -- the kernel kills every process in
+    the namespace, atomically (no new process can be created during the kill). So no
+    process a program starts can outlive its worker or its caller, whatever it does
+    (setsid double-forks, fork bombs). Programs see namespace pids (the worker is 1, their
+    parent) and no process outside their worker; a program's own leftovers are still
+    swept when it ends (above), the namespace covers the worker's death.
   * unshares a network namespace: only a downed loopback, so no connection to anything,
     127.0.0.1 included;
   * unshares a mount namespace: every existing mount is re-mounted read-only, the work
@@ -62,7 +71,10 @@ OS layer (real isolation, enforced by the kernel)
 
   Unprivileged (not root, or L2L_SANDBOX_UNPRIVILEGED=1): the worker tries an
   unprivileged user+network namespace (works where user namespaces are enabled); no
-  mount namespace, no uid switch. Then the program runs as the caller's uid: the kernel
+  mount namespace, no PID namespace, no uid switch. Leftovers are then only killed by the
+  worker's sweep: it notices a dead caller (EOF on its pipe) at once and sweeps, but if
+  the worker itself is SIGKILLed, descendants that left the program's session (setsid
+  double-fork) survive it; the program's first process still dies (PDEATHSIG). Then the program runs as the caller's uid: the kernel
   does NOT stop it from writing files the caller may write, signalling the caller's
   other processes, or reading /proc/<pid>/environ of the caller; only the audit-hook
   layer below does, and that layer is bypassable through ctypes. RLIMIT_NPROC then
@@ -200,7 +212,8 @@ def _expose_python(paths: list[str]) -> None:
 
 def _isolate(workroot: str, uid: int | None) -> dict:
     """Enter namespaces once; every forked child inherits them. Returns what is active."""
-    info = {"privileged": False, "net_namespace": False, "mount_namespace": False, "uid_switch": False}
+    info = {"privileged": False, "net_namespace": False, "mount_namespace": False, "uid_switch": False,
+            "pid_namespace": False}
     if os.geteuid() == 0 and uid is not None:
         try:
             with open("/proc/self/oom_score_adj", "w") as f:
@@ -210,6 +223,12 @@ def _isolate(workroot: str, uid: int | None) -> dict:
         if _libc.unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC) == 0:
             info.update(privileged=True, net_namespace=True, uid_switch=True)
             private = _mount(None, "/", None, MS_REC | MS_PRIVATE)
+            if private and os.getpid() == 1:
+                # We are the init of our own PID namespace (see main()): /proc must show that
+                # namespace, or the pids in /proc/self/task/*/children (used by _sweep) would be
+                # the caller's view while kill() and waitpid() take ours. It also hides every
+                # other process on the machine from programs.
+                info["pid_namespace"] = _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
             if private:
                 _expose_python([p for p in sys.path + [sys.prefix, sys.base_prefix, sys.exec_prefix] if p])
             if private and _mount(
@@ -753,6 +772,12 @@ def main() -> int:
     os.dup2(2, 1)
     os.close(devnull)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the caller's business; EOF tells us to stop
+    if os.getpid() == 1:
+        # The executor started us as the init of a fresh PID namespace: when we die, however
+        # we die, the kernel kills every process in it. Dying with the caller (which cannot be
+        # asked, since our parent is outside the namespace: getppid() is 0) makes that hold for
+        # the caller too. If the caller is already gone, the config read below sees EOF.
+        _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     cfg = _recv(proto_in)
     if cfg is None:
         return 0
@@ -763,6 +788,10 @@ def main() -> int:
     worker = Worker(cfg, proto_in, proto_out)
     worker.warm()  # imports before isolation: the mount namespace is read-only afterwards
     info = _isolate(cfg["workroot"], uid if not os.environ.get("L2L_SANDBOX_UNPRIVILEGED") else None)
+    if os.getpid() == 1 and not info["pid_namespace"]:
+        # /proc would show the caller's pids while we act on ours: sweeping would go wrong.
+        print("sandbox: cannot mount /proc for the worker's PID namespace", file=sys.stderr)
+        return 70
     if not info["uid_switch"]:
         worker.uid = None
         # Without a uid switch a spare child would run as the same uid as the program running

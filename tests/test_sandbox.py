@@ -4,7 +4,7 @@ Attacks come in two flavours: plain Python (stopped by the audit-hook layer, sta
 "blocked") and raw libc calls through ctypes, which bypass that layer and must be stopped
 by the OS layer (namespaces, uid switch, rlimits). The ctypes attacks need the privileged
 mode (root); `sandbox_info()` says whether it is active.
-Cost: ~15-20 s (a few pool starts, a few 1-2 s timeouts, two subprocesses).
+Cost: ~20 s (a few pool starts, a few 1-2 s timeouts, four subprocesses).
 """
 
 from __future__ import annotations
@@ -46,6 +46,24 @@ def _uid_processes(uid: int) -> list[int]:
             if str(uid) in uids and "Z" not in state.split()[1]:
                 pids.append(int(entry))
     return pids
+
+
+def _alive_in_namespace(pid_ns: str, pid: int) -> bool:
+    """Whether a live process has `pid` inside PID namespace `pid_ns` (as readlink of
+    /proc/<pid>/ns/pid shows it): privileged workers run their programs in a PID namespace
+    of their own, so a pid a program sees is not a pid of ours."""
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if os.readlink(f"/proc/{entry}/ns/pid") != pid_ns:
+                    continue
+                status = Path(f"/proc/{entry}/status").read_text()
+            except OSError:
+                continue
+            nspid = next(line for line in status.splitlines() if line.startswith("NSpid:")).split()[-1]
+            if int(nspid) == pid and _alive(int(entry)):
+                return True
+    return False
 
 
 def _alive(pid: int) -> bool:
@@ -237,16 +255,20 @@ def test_escaped_grandchild_is_killed_after_timeout():
             libc.setsid()
             while True:
                 time.sleep(0.1)
-        print('CHILD', pid, flush=True)
+        print('CHILD', pid, os.readlink('/proc/self/ns/pid'), flush=True)
         while True:
             pass
     """)
     r = execute(code, timeout_s=1)
     assert r.status == "timeout"
-    child = int(r.stdout.split("CHILD")[1].split()[0])
-    assert child > 0
-    # the pid was printed from inside our namespace-free pid space, so it is a host pid
-    assert not _alive(child)
+    child, pid_ns = r.stdout.split("CHILD")[1].split()[:2]
+    assert int(child) > 0
+    # the pid was printed inside the worker's PID namespace: look it up there
+    assert _alive_in_namespace(pid_ns, int(child)) is False
+    assert _alive_in_namespace(os.readlink("/proc/self/ns/pid"), os.getpid())  # the lookup does find live ones
+    from solvers.executor import _get_pool
+
+    assert all(_uid_processes(w.uid) == [] for w in _get_pool().workers)
 
 
 # ----------------------------------------------------------------------------- resources
@@ -368,7 +390,7 @@ def test_prefork_children_do_not_leak_state_between_programs():
             open('/tmp/l2l_leak_mark', 'w').write('x')
         except OSError:
             pass
-        print('ANSWER:', seen, os.getpid())
+        print('ANSWER:', seen, os.readlink('/proc/self/ns/pid') + ':' + str(os.getpid()))
     """)
     results = [execute(code) for _ in range(6)]  # sequential calls cycle through every worker
     assert all(r.status in ("ok", "blocked") for r in results), results
@@ -376,7 +398,8 @@ def test_prefork_children_do_not_leak_state_between_programs():
     assert len(ok) == 6 or all(r.status == "blocked" for r in results[len(ok):])
     for r in ok:
         assert r.answer.startswith("[None, None, None, [], False]"), r.answer
-    assert len({r.answer.split()[-1] for r in ok}) == len(ok)  # a fresh process every time
+    # a fresh process every time ((pid namespace, pid) is unique: each worker has a PID namespace)
+    assert len({r.answer.split()[-1] for r in ok}) == len(ok)
     assert not Path("/tmp/l2l_leak_mark").exists()
 
 
@@ -447,4 +470,131 @@ def test_spare_child_dies_with_a_killed_worker():
     assert not any(_alive(p) for p in spares)
     for _ in range(3):  # the pool replaces the lost worker
         assert execute("print('ANSWER: back')").answer == "back"
+    solvers.shutdown()
+
+
+# ----------------------------------------------------------------------------- hard kills
+# A program that escapes twice over: a sleeper that double-forks out of the program's
+# session and process group, then a fork bomb that keeps the process limit full.
+_ESCAPE_AND_BOMB = LIBC + textwrap.dedent("""
+    import time
+    if libc.fork() == 0:
+        libc.setsid()
+        if libc.fork() == 0:
+            while True:
+                time.sleep(0.1)
+        libc._exit(0)
+    while True:
+        libc.fork()
+""")
+
+_HARD_KILL_CALLER = textwrap.dedent("""
+    import json, os, sys
+    from solvers import execute, sandbox_info
+    from solvers.executor import _get_pool
+    sandbox_info()
+    workers = [{"pid": w.proc.pid, "uid": w.uid} for w in _get_pool().workers]
+    print(json.dumps(workers), flush=True)
+    execute(sys.stdin.read(), timeout_s=120)
+""")
+
+
+def _sandbox_leftovers(caller: int, uids: set) -> list[int]:
+    """Live processes that belong to `caller`'s sandbox: run as one of its uids, or carry the
+    worker's command line (every process a program forks inherits it)."""
+    marker = f"--caller\0{caller}\0".encode()
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or not _alive(int(entry)):
+            continue
+        try:
+            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
+            status = Path(f"/proc/{entry}/status").read_text()
+        except OSError:
+            continue
+        uid = int(next(line for line in status.splitlines() if line.startswith("Uid:")).split()[1])
+        if uid in uids or (b"sandbox.py" in cmdline and marker in cmdline + b"\0"):
+            found.append(int(entry))
+    return found
+
+
+def _start_hard_kill_caller():
+    caller = subprocess.Popen([sys.executable, "-c", _HARD_KILL_CALLER], cwd=REPO, stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    caller.stdin.write(_ESCAPE_AND_BOMB)
+    caller.stdin.close()
+    workers = __import__("json").loads(caller.stdout.readline())
+    return caller, workers
+
+
+def _wait_for(predicate, seconds: float) -> bool:
+    import time
+
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
+
+
+@needs_privileged
+def test_caller_sigkilled_mid_fork_bomb_leaves_no_process():
+    caller, workers = _start_hard_kill_caller()
+    uids = {w["uid"] for w in workers}
+    try:
+        # the bomb is running: the sleeper plus a full process limit of forks
+        assert _wait_for(lambda: len(_sandbox_leftovers(-1, uids)) >= 16, 60)
+    finally:
+        caller.kill()  # SIGKILL: no atexit, no cleanup of any kind in the caller
+        caller.wait()
+    assert _wait_for(lambda: not _sandbox_leftovers(caller.pid, uids), 10), _sandbox_leftovers(caller.pid, uids)
+    assert not any(_alive(w["pid"]) for w in workers)
+    # the work directories the caller could not remove go with the next pool
+    import glob
+    import tempfile
+
+    stale = glob.glob(os.path.join(tempfile.gettempdir(), f"l2l-sandbox-{caller.pid}-*"))
+    assert stale
+    from solvers.executor import _Pool
+
+    _Pool(1)
+    assert not any(os.path.exists(d) for d in stale)
+
+
+@needs_privileged
+def test_worker_sigkilled_mid_fork_bomb_leaves_no_process():
+    caller, workers = _start_hard_kill_caller()
+    uids = {w["uid"] for w in workers}
+    try:
+        assert _wait_for(lambda: len(_sandbox_leftovers(-1, uids)) >= 16, 60)
+        busy = [w for w in workers if _uid_processes(w["uid"])]
+        assert len(busy) == 1
+        # Freeze the caller first so that its own clean-up (killing the uid) cannot be what
+        # removes the processes: only the kernel can.
+        os.kill(caller.pid, signal.SIGSTOP)
+        os.kill(busy[0]["pid"], signal.SIGKILL)
+        uid = busy[0]["uid"]
+        assert _wait_for(lambda: not _sandbox_leftovers(-1, {uid}), 10), _sandbox_leftovers(-1, {uid})
+    finally:
+        caller.kill()
+        caller.wait()
+    assert _wait_for(lambda: not _sandbox_leftovers(caller.pid, uids), 10), _sandbox_leftovers(caller.pid, uids)
+
+
+def test_workers_outlive_the_thread_that_first_needed_them():
+    # PR_SET_PDEATHSIG fires when the parent *thread* exits: workers started on behalf of a
+    # short-lived thread (execute_many's) must not die with it.
+    import threading
+
+    solvers.shutdown()
+    t = threading.Thread(target=lambda: solvers.execute_many(["print('ANSWER: 1')"] * 2))
+    t.start()
+    t.join()
+    from solvers.executor import _get_pool
+
+    pids = [w.proc.pid for w in _get_pool().workers]
+    assert pids and all(_alive(p) for p in pids)
+    assert [r.answer for r in solvers.execute_many(["print('ANSWER: 2')"] * 2)] == ["2", "2"]
+    assert [w.proc.pid for w in _get_pool().workers] == pids  # the same workers served it
     solvers.shutdown()

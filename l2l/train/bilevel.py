@@ -1,0 +1,367 @@
+"""The alternating bi-level GRPO loop (leader = formulator, follower = generator).
+
+Each round runs named, timed stages (in `loop.phases` order, the default shown):
+
+    sample_formulations  the current formulator writes formulations for the training questions;
+                         generator prompts = question + those formulations (refreshed every round;
+                         a question whose samples all fail to parse falls back to its gold
+                         formulation when the data has one)
+    generator_phase      GRPO on the generator, reward = GeneratorReward (executed answer correct)
+    formulator_phase     GRPO on the formulator, reward = FormulatorReward: mean correctness of
+                         m programs sampled from the *current* generator on each formulation
+    proposer_phase       (self-play only) the formulator proposes new puzzles; see selfplay.py
+    validate             greedy formulator -> generator -> executor on the held-out slice
+    checkpoint           adapters + optimizer states + round counter
+
+and appends one record per round to `<out_dir>/metrics.jsonl`.
+
+    >>> from l2l.train.bilevel import run
+    >>> summary = run(cfg)  # cfg: the composed conf/train.yaml  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+from typing import Any
+
+from l2l.errors import InputError
+from l2l.train import checkpoint
+from l2l.train.data import load_rows, split_rows
+from l2l.train.grpo_config import grpo_args, phase_settings
+from l2l.train.metrics import MetricsLog, summarise_log_history
+from l2l.train.rewards import FormulatorReward, GeneratorReward
+
+log = logging.getLogger("l2l.train")
+
+PHASES = ("generator", "formulator", "proposer")
+
+
+def _is_main() -> bool:
+    from accelerate import PartialState
+
+    return PartialState().is_main_process
+
+
+def _seed_everything(seed: int) -> None:
+    import torch
+
+    random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _options(row: dict[str, Any]) -> list[str] | None:
+    return list(row["options"]) if row.get("options") else None
+
+
+class BilevelRun:
+    """One training run: policies, optimizers, data, metrics and the round loop."""
+
+    def __init__(self, cfg: Any):
+        from l2l.train.policies import LoraSettings, Policies
+
+        self.cfg = cfg
+        self.out_dir = os.path.abspath(str(cfg.out_dir))
+        self.is_main = _is_main()
+        self.phases = [str(p) for p in cfg.loop.phases]
+        bad = [p for p in self.phases if p not in PHASES]
+        if bad or not self.phases:
+            raise InputError(f"loop.phases must be a non-empty list of {', '.join(PHASES)}; got {self.phases}")
+        if cfg.policies.mode == "shared" and any(float(phase_settings(cfg, r).get("beta", 0.0)) for r in self.phases):
+            # TRL builds the KL reference of a PeftModel from its adapter named "default"; shared mode names
+            # its adapters after the roles. Use mode=separate for beta > 0.
+            raise InputError("grpo.beta > 0 needs policies.mode=separate (TRL's KL reference expects one 'default' adapter)")
+
+        if not cfg.resume and (checkpoint.latest(self.out_dir) or os.path.exists(os.path.join(self.out_dir, "metrics.jsonl"))):
+            raise InputError(f"{self.out_dir} holds a previous run: pass resume=true to continue it, or choose another out_dir")
+        self.ckpt = checkpoint.latest(self.out_dir) if cfg.resume else None
+        self.start_round = checkpoint.load_state(self.ckpt)["round"] + 1 if self.ckpt else 0
+        if cfg.resume and not self.ckpt:
+            log.warning("resume=true but no completed round under %s: starting from round 0", self.out_dir)
+
+        base = _base_model(cfg)
+        # Same seed on every process: LoRA init and the formulations sampled outside the trainer must
+        # agree across ranks of a multi-process run.
+        _seed_everything(int(cfg.seed))
+        lora = cfg.policies.lora
+        self.policies = Policies(
+            base,
+            mode=str(cfg.policies.mode),
+            lora=LoraSettings(r=int(lora.r), alpha=int(lora.alpha), dropout=float(lora.dropout), target_modules=tuple(lora.target_modules)),
+            generator_base=cfg.model.get("generator_name_or_path"),
+            dtype=str(cfg.model.dtype),
+            resume_from=self.ckpt,
+        )
+        self.optimizers = self._make_optimizers()
+
+        rows = load_rows(cfg.data, limit=cfg.loop.get("limit"), seed=int(cfg.seed), split=cfg.loop.get("split"))
+        self.train_rows, self.val_rows = split_rows(rows, int(cfg.loop.val_size), seed=int(cfg.seed))
+        self.metrics = MetricsLog(os.path.join(self.out_dir, "metrics.jsonl"), enabled=self.is_main)
+        if self.ckpt and self.is_main:
+            self._restore_metrics()
+        self.pool: list[dict[str, Any]] = []  # self-play proposals accepted into the training pool
+        if self.ckpt and os.path.exists(os.path.join(self.ckpt, "pool.jsonl")):
+            with open(os.path.join(self.ckpt, "pool.jsonl")) as f:
+                self.pool = [json.loads(line) for line in f if line.strip()]
+
+    # ------------------------------------------------------------------ set-up helpers
+
+    def _restore_metrics(self) -> None:
+        """Make metrics.jsonl hold exactly the records of rounds before `start_round`."""
+        from l2l.train.metrics import read_metrics
+
+        records = [m for m in read_metrics(self.metrics.path) if m.get("round", -1) < self.start_round]
+        last = checkpoint.load_state(self.ckpt).get("record")
+        if last and not any(m.get("round") == last.get("round") for m in records):
+            records.append(last)
+        with open(self.metrics.path, "w") as f:
+            f.writelines(json.dumps(m, default=str) + "\n" for m in records)
+
+    def _make_optimizers(self) -> dict[str, Any]:
+        import torch
+
+        opts = {}
+        for role in ("formulator", "generator"):
+            lr = float(phase_settings(self.cfg, role if role in self.phases else "generator")["learning_rate"])
+            params = self.policies.trainable_parameters(role)
+            opts[role] = torch.optim.AdamW(params, lr=lr, weight_decay=float(self.cfg.grpo.get("weight_decay", 0.0)))
+            if self.ckpt:
+                checkpoint.load_optimizer(self.ckpt, role, opts[role])
+        return opts
+
+    # ------------------------------------------------------------------ stages
+
+    def sample_formulations(self, rows: list[dict[str, Any]], k: int) -> list[dict[str, Any]]:
+        """Generator rows: question + formulations sampled from the current formulator."""
+        from l2l.backends.base import GenerationParams
+        from l2l.parsing import parse_formulation
+        from l2l.prompts import formulator_messages, generator_messages
+        from l2l.types import Formulation
+
+        s = phase_settings(self.cfg, "formulator")
+        params = GenerationParams(max_tokens=int(s["max_completion_length"]), temperature=float(s.get("temperature", 1.0)), n=k)
+        backend = self.policies.backend("formulator")
+        convs = [formulator_messages(r["question"], _options(r)) for r in rows]
+        samples = backend.chat_batch(convs, params) if k > 0 else [[] for _ in rows]
+        out, parsed, fallback = [], 0, 0
+        for row, group in zip(rows, samples):
+            forms = []
+            for c in group:
+                try:
+                    forms.append(parse_formulation(c.text))
+                except ValueError:
+                    pass
+            parsed += len(forms)
+            if not forms and row.get("formulation") and self.cfg.loop.gold_formulation_fallback:
+                forms = [Formulation.from_dict(json.loads(row["formulation"]))]
+                fallback += 1
+            for f in forms:
+                out.append(self._row(row, generator_messages(row["question"], f, _options(row))))
+        self._last_sampling = {"formulations_sampled": len(rows) * k, "formulations_parsed": parsed, "gold_fallbacks": fallback}
+        return out
+
+    def _row(self, row: dict[str, Any], prompt: list[dict[str, str]]) -> dict[str, Any]:
+        # Options travel as a JSON string: arrow columns cannot mix lists and nulls reliably.
+        return {
+            "prompt": prompt,
+            "question": row["question"],
+            "answer": row["answer"],
+            "options": json.dumps(row.get("options") or []),
+            "family": row.get("family", ""),
+        }
+
+    def grpo_phase(
+        self, role: str, rows: list[dict[str, Any]], reward_funcs: list[Any], round_index: int, settings_role: str | None = None
+    ) -> dict[str, float]:
+        """Run GRPO steps on one policy (`settings_role` picks the grpo block, default `role`)."""
+        from datasets import Dataset
+        from trl import GRPOTrainer
+
+        if not rows:
+            log.warning("%s phase of round %d has no prompts; skipped", role, round_index)
+            return {f"{role}/skipped": 1.0}
+        key = settings_role or role
+        args = grpo_args(self.cfg, key, os.path.join(self.out_dir, "trainer", key), round_index)
+        model = self.policies.activate(role)
+        trainer = GRPOTrainer(
+            model=model,
+            reward_funcs=reward_funcs,
+            args=args,
+            train_dataset=Dataset.from_list(rows),
+            processing_class=self.policies.tokenizer,
+            optimizers=(self.optimizers[role], None),
+        )
+        trainer.train()
+        # TRL adds a frozen "ref" adapter for KL on a pre-wrapped PeftModel; drop it so the next
+        # phase starts from the same adapter layout.
+        if "ref" in getattr(model, "peft_config", {}):
+            model.delete_adapter("ref")
+            self.policies.activate(role)
+        hist = trainer.state.log_history
+        summary = summarise_log_history(hist, key)
+        completions = args.per_device_train_batch_size * args.gradient_accumulation_steps * args.max_steps * args.world_size
+        summary[f"{key}/completion_tokens"] = summary.get(f"{key}/completion_length", 0.0) * completions
+        return summary
+
+    def validate(self) -> dict[str, float]:
+        """Greedy formulator -> generator -> executor accuracy on the held-out slice."""
+        from l2l.backends.base import GenerationParams
+        from l2l.parsing import parse_formulation
+        from l2l.prompts import formulator_messages, generator_messages
+
+        rows = self.val_rows
+        fs, gs = phase_settings(self.cfg, "formulator"), phase_settings(self.cfg, "generator")
+        greedy = dict(temperature=0.0, n=1, repeat_penalty=float(self.cfg.loop.get("val_repeat_penalty", 1.1)))
+        forms_out = self.policies.backend("formulator").chat_batch(
+            [formulator_messages(r["question"], _options(r)) for r in rows],
+            GenerationParams(max_tokens=int(fs["max_completion_length"]), **greedy),
+        )
+        forms = []
+        for group in forms_out:
+            try:
+                forms.append(parse_formulation(group[0].text))
+            except ValueError:
+                forms.append(None)
+        idx = [i for i, f in enumerate(forms) if f is not None]
+        progs = self.policies.backend("generator").chat_batch(
+            [generator_messages(rows[i]["question"], forms[i], _options(rows[i])) for i in idx],
+            GenerationParams(max_tokens=int(gs["max_completion_length"]), **greedy),
+        )
+        reward = self._generator_reward()
+        scores = reward(
+            [None] * len(idx),
+            [g[0].text for g in progs],
+            answer=[rows[i]["answer"] for i in idx],
+            options=[json.dumps(rows[i].get("options") or []) for i in idx],
+        ) if idx else []
+        n = len(rows)
+        return {
+            "val/accuracy": reward.stats["correct"] / n if n else 0.0,
+            "val/formulation_valid": len(idx) / n if n else 0.0,
+            "val/exec_rate": reward.stats["ran"] / n if n else 0.0,
+            "val/n": n,
+            "val/mean_reward": sum(scores) / n if n and scores else 0.0,
+        }
+
+    def _generator_reward(self) -> GeneratorReward:
+        r = self.cfg.rewards.generator
+        return GeneratorReward(
+            correct=float(r.correct),
+            executes=float(r.executes),
+            well_formed=float(r.well_formed),
+            timeout_s=float(self.cfg.executor.timeout_s),
+            backend=self.cfg.executor.get("backend"),
+        )
+
+    def _formulator_reward(self) -> FormulatorReward:
+        r = self.cfg.rewards.formulator
+        return FormulatorReward(
+            generator=self.policies.backend("generator"),
+            m=int(r.m),
+            correct=float(r.correct),
+            valid=float(r.valid),
+            temperature=float(r.temperature),
+            max_tokens=int(phase_settings(self.cfg, "generator")["max_completion_length"]),
+            timeout_s=float(self.cfg.executor.timeout_s),
+            backend=self.cfg.executor.get("backend"),
+        )
+
+    # ------------------------------------------------------------------ the loop
+
+    def round(self, r: int) -> dict[str, Any]:
+        """Run one round of all configured phases; returns its metrics record."""
+        cfg = self.cfg
+        _seed_everything(int(cfg.seed) + r)
+        rec: dict[str, Any] = {"round": r}
+        pool_rows = [p for p in self.pool if p.get("answer") is not None]
+        train = self.train_rows + pool_rows
+        rng = random.Random(int(cfg.seed) + r)
+        per_round = int(cfg.loop.questions_per_round or len(train))
+        questions = rng.sample(train, min(per_round, len(train)))
+
+        for phase in self.phases:
+            if phase == "generator":
+                with self.metrics.stage("sample_formulations"):
+                    gen_rows = self.sample_formulations(questions, int(cfg.loop.formulations_per_question))
+                rec.update(self._last_sampling)
+                reward = self._generator_reward()
+                with self.metrics.stage("generator_phase"):
+                    rec.update(self.grpo_phase("generator", gen_rows, [reward], r))
+                st = reward.stats
+                rec["generator/exec_rate"] = st["ran"] / st["programs"] if st["programs"] else 0.0
+                rec["generator/accuracy"] = st["correct"] / st["programs"] if st["programs"] else 0.0
+            elif phase == "formulator":
+                from l2l.prompts import formulator_messages
+
+                rows = [self._row(q, formulator_messages(q["question"], _options(q))) for q in questions]
+                reward = self._formulator_reward()
+                with self.metrics.stage("formulator_phase"):
+                    rec.update(self.grpo_phase("formulator", rows, [reward], r))
+                st = reward.stats
+                rec["formulator/valid_rate"] = st["valid"] / st["formulations"] if st["formulations"] else 0.0
+                rec["formulator/exec_rate"] = st["ran"] / st["programs"] if st["programs"] else 0.0
+            elif phase == "proposer":
+                from l2l.train.selfplay import proposer_phase
+
+                with self.metrics.stage("proposer_phase"):
+                    rec.update(proposer_phase(self, r))
+
+        if cfg.loop.validate_every and (r + 1) % int(cfg.loop.validate_every) == 0:
+            with self.metrics.stage("validate"):
+                rec.update(self.validate())
+        tokens = sum(v for k, v in rec.items() if k.endswith("/completion_tokens"))
+        train_s = sum(self.metrics.seconds.get(k, 0.0) for k in ("generator_phase", "formulator_phase", "proposer_phase"))
+        rec["tokens_per_s"] = tokens / train_s if train_s else 0.0
+        with self.metrics.stage("checkpoint"):
+            if self.is_main:
+                # The round's record rides in state.json too, so a kill between checkpoint and
+                # metrics write loses nothing (resume restores it).
+                extra = {"pool_size": len(self.pool), "record": {**rec, "seconds": dict(self.metrics.seconds)}}
+                path = checkpoint.save_round(self.out_dir, r, self.policies, self.optimizers, extra)
+                if self.pool:
+                    with open(os.path.join(path, "pool.jsonl"), "w") as f:
+                        f.writelines(json.dumps(p) + "\n" for p in self.pool)
+            self._barrier()
+        return self.metrics.write(rec)
+
+    def _barrier(self) -> None:
+        from accelerate import PartialState
+
+        PartialState().wait_for_everyone()
+
+    def run(self) -> dict[str, Any]:
+        cfg = self.cfg
+        records = []
+        if self.start_round == 0 and cfg.loop.validate_before:
+            with self.metrics.stage("validate"):
+                before = self.validate()
+            records.append(self.metrics.write({"round": -1, **before}))
+        for r in range(self.start_round, int(cfg.loop.rounds)):
+            rec = self.round(r)
+            records.append(rec)
+            if self.is_main:
+                log.info("round %d: %s", r, {k: v for k, v in rec.items() if not isinstance(v, dict)})
+        return {"out_dir": self.out_dir, "start_round": self.start_round, "records": records}
+
+
+def _base_model(cfg: Any) -> str:
+    """The base checkpoint dir: built on the fly for `model.build_tiny`, else `model.name_or_path`."""
+    m = cfg.model
+    if m.get("build_tiny"):
+        from l2l.train.tiny import build_tiny_qwen2
+
+        return build_tiny_qwen2(str(m.name_or_path), tokenizer_source=m.get("tokenizer_source"))
+    path = str(m.name_or_path)
+    if not os.path.exists(path) and "/" not in path:
+        raise InputError(
+            f"model.name_or_path={path!r} is neither a local checkpoint nor a hub id; export an offline model "
+            f"first: l2l models export-hf qwen2.5-coder-0.5b DIR, then model.name_or_path=DIR"
+        )
+    return path
+
+
+def run(cfg: Any) -> dict[str, Any]:
+    """Train according to `cfg` (see conf/train.yaml); returns a summary with the per-round records."""
+    return BilevelRun(cfg).run()

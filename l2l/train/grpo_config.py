@@ -1,0 +1,89 @@
+"""The one place where the hydra config becomes a `trl.GRPOConfig`.
+
+Everything TRL-specific about a phase (group size, lengths, KL coefficient, precision, vLLM)
+is decided here, so a TRL upgrade touches one function.
+
+    >>> args = grpo_args(cfg, "generator", "/tmp/run/trainer/generator", round_index=0)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from l2l.errors import InputError
+
+
+def _get(cfg: Any, key: str, default: Any = None) -> Any:
+    try:
+        value = cfg.get(key, default) if hasattr(cfg, "get") else getattr(cfg, key, default)
+    except Exception:  # omegaconf raises on missing keys in struct mode
+        return default
+    return default if value is None else value
+
+
+def phase_settings(cfg: Any, role: str) -> dict[str, Any]:
+    """The per-role block (`grpo.generator` / `grpo.formulator` / `grpo.proposer`) over `grpo` defaults."""
+    grpo = cfg.grpo
+    if role not in ("generator", "formulator", "proposer"):
+        raise InputError(f"unknown policy role {role!r}")
+    block = _get(grpo, role, {}) or {}
+    shared = {k: v for k, v in dict(grpo).items() if k not in ("generator", "formulator", "proposer")}
+    return {**shared, **dict(block)}
+
+
+def grpo_args(cfg: Any, role: str, output_dir: str, round_index: int = 0) -> Any:
+    """Build the `GRPOConfig` for one phase of one round."""
+    from trl import GRPOConfig
+
+    kwargs = grpo_kwargs(cfg, role, output_dir, round_index)
+    try:
+        return GRPOConfig(**kwargs)
+    except (TypeError, ValueError) as e:
+        raise InputError(f"invalid GRPO settings for {role}: {e}") from None
+
+
+def grpo_kwargs(cfg: Any, role: str, output_dir: str, round_index: int = 0) -> dict[str, Any]:
+    """The GRPOConfig keyword arguments for one phase (checkable without the hardware they ask for)."""
+    s = phase_settings(cfg, role)
+    use_cpu = bool(s.get("use_cpu", False))
+    bf16 = bool(s.get("bf16", False)) and not use_cpu  # GRPOConfig turns bf16 on by default; CPU runs need fp32
+    num_generations = int(s["num_generations"])
+    batch = int(s.get("per_device_train_batch_size") or num_generations)
+    accum = int(s.get("gradient_accumulation_steps", 1))
+    if (batch * accum) % num_generations:
+        raise InputError(
+            f"grpo: per_device_train_batch_size*gradient_accumulation_steps ({batch}*{accum}) must be a multiple "
+            f"of num_generations ({num_generations})"
+        )
+    if int(s["steps"]) < 1:
+        raise InputError(f"grpo.{role}.steps must be >= 1")
+    kwargs: dict[str, Any] = dict(
+        output_dir=output_dir,
+        max_steps=int(s["steps"]),
+        learning_rate=float(s["learning_rate"]),
+        lr_scheduler_type=str(s.get("lr_scheduler_type", "constant")),
+        per_device_train_batch_size=batch,
+        gradient_accumulation_steps=accum,
+        num_generations=num_generations,
+        max_completion_length=int(s["max_completion_length"]),
+        temperature=float(s.get("temperature", 1.0)),
+        repetition_penalty=float(s.get("repetition_penalty", 1.0)),
+        beta=float(s.get("beta", 0.0)),
+        num_iterations=int(s.get("num_iterations", 1)),
+        loss_type=str(s.get("loss_type", "dapo")),
+        scale_rewards=s.get("scale_rewards", "group"),
+        use_cpu=use_cpu,
+        bf16=bf16,
+        gradient_checkpointing=bool(s.get("gradient_checkpointing", False)),
+        use_vllm=bool(s.get("use_vllm", False)),
+        vllm_mode=str(s.get("vllm_mode", "colocate")),
+        logging_steps=1,
+        save_strategy="no",  # the bi-level loop checkpoints whole rounds itself (l2l.train.checkpoint)
+        report_to=list(s.get("report_to", []) or []) or "none",
+        seed=int(_get(cfg, "seed", 0)) + round_index,  # fresh sampling each round, reproducible per round
+        disable_tqdm=not bool(s.get("progress", False)),
+        dataloader_num_workers=0,
+    )
+    if s.get("use_vllm"):
+        kwargs["vllm_gpu_memory_utilization"] = float(s.get("vllm_gpu_memory_utilization", 0.3))
+    return kwargs

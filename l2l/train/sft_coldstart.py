@@ -1,0 +1,148 @@
+"""Cold start: supervised fine-tuning of both adapters before GRPO.
+
+Sources of (question, formulation, program) triples:
+  - rejection sampling from the base models: k formulations per question, one program each,
+    executed; a triple is kept when its answer is correct *and* agrees with the majority vote over
+    the question's executed samples (voting filters lucky guesses);
+  - gold pairs from synthetic puzzles (`l2l.synth` records carry a gold formulation and program),
+    when `sft.use_gold` is on.
+The formulator learns question -> formulation JSON, the generator question + formulation -> program,
+each with TRL's SFTTrainer on conversational data. The adapters are written as round 0 of the run
+(`checkpoints/round-0000`, `adapters/`), so `python train.py +experiment=bilevel out_dir=<same>
+resume=true` continues with GRPO from them.
+
+    python train.py +experiment=sft_coldstart
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter
+from typing import Any
+
+from l2l.train import checkpoint
+from l2l.train.bilevel import BilevelRun, _options
+
+
+def rejection_sample(run: BilevelRun, rows: list[dict[str, Any]], k: int) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    """Triples kept from k sampled formulation -> program attempts per question (correct and majority)."""
+    from l2l.backends.base import GenerationParams
+    from l2l.data import is_correct
+    from l2l.parsing import parse_formulation
+    from l2l.prompts import formulator_messages, generator_messages
+    from l2l.train.grpo_config import phase_settings
+    from l2l.train.rewards import _execute, _programs
+
+    fs, gs = phase_settings(run.cfg, "formulator"), phase_settings(run.cfg, "generator")
+    temp = float(run.cfg.sft.temperature)
+    forms = run.policies.backend("formulator").chat_batch(
+        [formulator_messages(r["question"], _options(r)) for r in rows],
+        GenerationParams(max_tokens=int(fs["max_completion_length"]), temperature=temp, n=k),
+    )
+    attempts = []  # (row index, formulation, completion text)
+    for i, group in enumerate(forms):
+        for c in group:
+            try:
+                attempts.append((i, parse_formulation(c.text)))
+            except ValueError:
+                pass
+    progs = run.policies.backend("generator").chat_batch(
+        [generator_messages(rows[i]["question"], f, _options(rows[i])) for i, f in attempts],
+        GenerationParams(max_tokens=int(gs["max_completion_length"]), temperature=temp, n=1),
+    )
+    codes = _programs([g[0].text for g in progs])
+    results = _execute(codes, float(run.cfg.executor.timeout_s), run.cfg.executor.get("backend"))
+    by_q: dict[int, list[tuple[Any, str, str]]] = {}
+    for (i, f), code, res in zip(attempts, codes, results):
+        if code and res is not None and res.ok and res.answer is not None:
+            by_q.setdefault(i, []).append((f, code, res.answer))
+    kept = []
+    for i, items in by_q.items():
+        majority, _ = Counter(a for _, _, a in items).most_common(1)[0]
+        row = rows[i]
+        for f, code, ans in items:
+            if ans == majority and is_correct(ans, row["answer"], _options(row)):
+                kept.append({**row, "formulation": f.to_json(), "program": code})
+    stats = {"sampled_formulations": len(rows) * k, "parsed": len(attempts), "executed": sum(len(v) for v in by_q.values()), "kept": len(kept)}
+    return kept, stats
+
+
+def sft_datasets(triples: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Conversational SFT rows for each policy."""
+    from l2l.prompts import formulator_messages, generator_messages
+    from l2l.types import Formulation
+
+    out: dict[str, list[dict[str, Any]]] = {"formulator": [], "generator": []}
+    for t in triples:
+        f = Formulation.from_dict(json.loads(t["formulation"]))
+        opts = _options(t)
+        out["formulator"].append({"messages": formulator_messages(t["question"], opts) + [{"role": "assistant", "content": f.to_json(indent=1)}]})
+        code = f"```python\n{t['program'].strip()}\n```"
+        out["generator"].append({"messages": generator_messages(t["question"], f, opts) + [{"role": "assistant", "content": code}]})
+    return out
+
+
+def sft_phase(run: BilevelRun, role: str, rows: list[dict[str, Any]]) -> dict[str, float]:
+    from datasets import Dataset
+    from trl import SFTConfig, SFTTrainer
+
+    s = run.cfg.sft
+    args = SFTConfig(
+        output_dir=os.path.join(run.out_dir, "trainer", f"sft-{role}"),
+        max_steps=int(s.steps),
+        per_device_train_batch_size=int(s.batch_size),
+        learning_rate=float(s.learning_rate),
+        lr_scheduler_type="constant",
+        logging_steps=1,
+        save_strategy="no",
+        report_to="none",
+        use_cpu=bool(run.cfg.grpo.use_cpu),
+        bf16=bool(run.cfg.grpo.bf16) and not bool(run.cfg.grpo.use_cpu),
+        max_length=int(s.max_length),
+        disable_tqdm=True,
+        seed=int(run.cfg.seed),
+    )
+    trainer = SFTTrainer(
+        model=run.policies.activate(role),
+        args=args,
+        train_dataset=Dataset.from_list(rows),
+        processing_class=run.policies.tokenizer,
+        optimizers=(run.optimizers[role], None),
+    )
+    trainer.train()
+    losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
+    return {f"sft/{role}/loss_first": losses[0] if losses else 0.0, f"sft/{role}/loss_last": losses[-1] if losses else 0.0, f"sft/{role}/rows": len(rows)}
+
+
+def run(cfg: Any) -> dict[str, Any]:
+    """Build the cold-start data, fine-tune both adapters, save them as round 0."""
+    r = BilevelRun(cfg)
+    rec: dict[str, Any] = {"round": 0, "mode": "sft"}
+    if cfg.loop.validate_before:
+        with r.metrics.stage("validate"):
+            before = r.validate()
+        r.metrics.write({"round": -1, **before})
+    triples: list[dict[str, Any]] = []
+    if int(cfg.sft.samples_per_question) > 0:
+        with r.metrics.stage("rejection_sampling"):
+            sampled, stats = rejection_sample(r, r.train_rows, int(cfg.sft.samples_per_question))
+        triples += sampled
+        rec.update({f"sft/{k}": v for k, v in stats.items()})
+    if cfg.sft.use_gold:
+        gold = [t for t in r.train_rows if t.get("formulation") and t.get("program")]
+        triples += gold
+        rec["sft/gold"] = len(gold)
+    rec["sft/triples"] = len(triples)
+    if triples:
+        data = sft_datasets(triples)
+        for role in ("formulator", "generator"):
+            with r.metrics.stage(f"sft_{role}"):
+                rec.update(sft_phase(r, role, data[role]))
+    with r.metrics.stage("validate"):
+        rec.update(r.validate())
+    with r.metrics.stage("checkpoint"):
+        if r.is_main:
+            checkpoint.save_round(r.out_dir, 0, r.policies, r.optimizers, {"mode": "sft"})
+    record = r.metrics.write(rec)
+    return {"out_dir": r.out_dir, "start_round": 0, "records": [record]}

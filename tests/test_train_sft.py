@@ -1,0 +1,54 @@
+"""Cold-start data: rejection sampling with voting (scripted policies, real parser/executor)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+from hydra import compose, initialize_config_dir
+
+from l2l.backends.scripted import ScriptedBackend
+from l2l.train.sft_coldstart import rejection_sample, sft_datasets
+
+CONF = str(Path(__file__).resolve().parents[1] / "conf")
+OPTS = ["A) The owl is first.", "B) The crow is first."]
+FORM = {"summary": "which bird is first", "model_type": "csp", "variables": [{"name": "owl"}], "constraints": ["c"], "objective": None}
+
+
+def fake_run(formulator: ScriptedBackend, generator: ScriptedBackend):
+    with initialize_config_dir(config_dir=CONF, version_base="1.3"):
+        cfg = compose("train", overrides=["+experiment=sft_coldstart"])
+    backends = {"formulator": formulator, "generator": generator}
+    return SimpleNamespace(cfg=cfg, policies=SimpleNamespace(backend=lambda role: backends[role]))
+
+
+def test_rejection_sampling_keeps_correct_majority_triples():
+    answers = iter(["A", "A", "B", "B", "B", "A"])  # q0: A,A,B (majority A = gold); q1: B,B,A (majority B != gold A)
+    gen = ScriptedBackend(lambda m, p: f"```python\nprint('ANSWER: {next(answers)}')\n```")
+    form = ScriptedBackend([json.dumps(FORM)])
+    rows = [{"id": str(i), "question": f"Q{i}?", "options": OPTS, "answer": "A"} for i in range(2)]
+    kept, stats = rejection_sample(fake_run(form, gen), rows, k=3)
+    # q0: the two A programs agree with the vote and are correct; q1: the lone correct A loses the vote
+    assert [t["id"] for t in kept] == ["0", "0"]
+    assert stats == {"sampled_formulations": 6, "parsed": 6, "executed": 6, "kept": 2}
+    assert json.loads(kept[0]["formulation"])["summary"] == "which bird is first"
+    assert "ANSWER: A" in kept[0]["program"]
+
+
+def test_unparseable_formulations_yield_nothing():
+    gen = ScriptedBackend(["```python\nprint('ANSWER: A')\n```"])
+    kept, stats = rejection_sample(fake_run(ScriptedBackend(["not json"]), gen), [{"id": "0", "question": "Q", "options": OPTS, "answer": "A"}], k=2)
+    assert kept == [] and stats["parsed"] == 0 and gen.calls == []
+
+
+def test_sft_rows_are_conversations_ending_in_the_target():
+    from l2l.synth import generate_records
+
+    rec = generate_records("ordering", 1, seed=1, objects=3)[0]
+    triple = {"question": rec.question, "options": rec.options, "answer": rec.answer, "formulation": json.dumps(rec.formulation), "program": rec.program}
+    data = sft_datasets([triple])
+    f_msgs, g_msgs = data["formulator"][0]["messages"], data["generator"][0]["messages"]
+    assert f_msgs[-1]["role"] == "assistant" and json.loads(f_msgs[-1]["content"])["summary"] == rec.formulation["summary"]
+    assert g_msgs[-1]["role"] == "assistant" and rec.program.strip() in g_msgs[-1]["content"]
+    assert rec.question in g_msgs[-2]["content"]  # the generator prompt carries the question (and formulation)
