@@ -162,7 +162,8 @@ def test_validate_proposal_rejects_nondeterminism():
     check = validate_proposal(r.formulation, rnd, "q")
     assert not check.valid and "nondeterministic" in check.reason
     # No suspicious import, but the output still changes between runs (each run is a fresh process).
-    pid = "import os\nprint('ANSWER:', os.getpid())\nprint('UNIQUE: yes')\n"
+    # (os.urandom, not os.getpid: programs run in a PID namespace where their pid repeats.)
+    pid = "import os\nprint('ANSWER:', os.urandom(8).hex())\nprint('UNIQUE: yes')\n"
     check = validate_proposal(r.formulation, pid, "q", runs=2)
     assert not check.valid and ("nondeterministic" in check.reason or "status" in check.reason), check.reason
 
