@@ -55,14 +55,17 @@ class Puzzle:
         self.decls = []  # every declared z3 variable, for uniqueness checks and printing
 
     # -- declarations ------------------------------------------------------------
-    def Int(self, name, lo=None, hi=None):
-        v = Int(name)
+    def _declare(self, v, lo=None, hi=None):
+        """Record a new variable and its inclusive bounds."""
         if lo is not None:
             self.solver.add(v >= lo)
         if hi is not None:
             self.solver.add(v <= hi)
         self.decls.append(v)
         return v
+
+    def Int(self, name, lo=None, hi=None):
+        return self._declare(Int(name), lo, hi)
 
     def Ints(self, names, lo=None, hi=None):
         if isinstance(names, str):
@@ -80,13 +83,7 @@ class Puzzle:
         return [self.Bool(n) for n in names]
 
     def Real(self, name, lo=None, hi=None):
-        v = Real(name)
-        if lo is not None:
-            self.solver.add(v >= lo)
-        if hi is not None:
-            self.solver.add(v <= hi)
-        self.decls.append(v)
-        return v
+        return self._declare(Real(name), lo, hi)
 
     def Pred(self, name, individuals):
         """A yes/no property of each named individual: returns {individual: Bool}.
