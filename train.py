@@ -19,6 +19,10 @@ Multi-GPU / DeepSpeed (see conf/accelerate/):
     accelerate launch --config_file conf/accelerate/zero2.yaml train.py +experiment=bilevel grpo=gpu model.dtype=bfloat16
     accelerate launch --config_file conf/accelerate/zero3.yaml train.py +experiment=bilevel grpo=gpu model.dtype=bfloat16
 
+Two CPU processes (gloo): the multi-process path without GPUs (tests/test_train_multiprocess.py):
+
+    accelerate launch --config_file conf/accelerate/cpu_2proc.yaml train.py +experiment=smoke
+
 Outputs under out_dir (default runs/<experiment>): adapters/{formulator,generator}/ (load with
 `l2l solve --model <dir>`), checkpoints/round-NNNN/, metrics.jsonl (one record per round).
 """
@@ -45,7 +49,8 @@ def main(cfg: DictConfig) -> None:
     except L2LError as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
-    print(f"done: {summary['out_dir']}")
+    # Every process prints its own line, so a multi-process launch shows that each one finished.
+    print(f"done: {summary['out_dir']} (process {summary.get('process_index', 0)} of {summary.get('world_size', 1)})")
 
 
 if __name__ == "__main__":

@@ -26,16 +26,24 @@ def main() -> int:
     ap.add_argument("--models", nargs="+", default=["qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b"])
     ap.add_argument("--examples", nargs="+", default=sorted(str(p) for p in (ROOT / "data/examples").glob("*.txt")))
     ap.add_argument("--repeat", type=int, default=1)
+    ap.add_argument("--prompt-cache", choices=["disk", "ram", "off"], default="disk",
+                    help="llama.cpp prompt cache; 'disk' starts from an empty temporary directory, so the "
+                         "first solve of each model is cold and the rest show the warm cost")
     ap.add_argument("--json", help="also write the raw rows to this file")
     args = ap.parse_args()
 
     from l2l.config import SolveConfig
     from l2l.pipeline.solve import build_solver, clear_model_cache
 
+    import tempfile
+
     rows = []
     for model in args.models:
+        overrides = {}
+        if args.prompt_cache == "disk":
+            overrides["prompt_cache_dir"] = tempfile.mkdtemp(prefix="l2l-bench-cache-")
         t = time.perf_counter()
-        solver, _ = build_solver(SolveConfig(model=model))
+        solver, _ = build_solver(SolveConfig(model=model, prompt_cache=args.prompt_cache), **overrides)
         load_s = time.perf_counter() - t
         for path in args.examples:
             question = Path(path).read_text()

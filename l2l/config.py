@@ -29,6 +29,8 @@ class SolveConfig:
     sample_temperature: float = 0.8
     # Rounds that feed the solver's error back to the generator for a corrected program.
     repair_rounds: int = 1
+    # Ask the formulator once more when its constraints leave out statements of the problem.
+    coverage_repair: bool = True
     # Sandbox limits per program.
     timeout_s: float = 20.0
     memory_mb: int = 2048
@@ -39,6 +41,9 @@ class SolveConfig:
     # Longest question accepted, in characters (bigger inputs are refused with a clear error).
     max_question_chars: int = 20_000
     seed: int = 0
+    # llama.cpp KV-state cache for the long, fixed prompt prefixes: "disk" (reused across
+    # runs, under the model cache directory), "ram" (this process only) or "off".
+    prompt_cache: str = "disk"
 
     def update(self, **overrides: Any) -> "SolveConfig":
         names = {f.name for f in fields(self)}

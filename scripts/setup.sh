@@ -25,6 +25,19 @@ if [[ "$extras" == *all* || "$extras" == *hf* || "$extras" == *train* ]]; then
   echo "[setup] torch==2.13.0 (CPU build)"
   $PY -m pip install --quiet "torch==2.13.0"
 fi
+# llama.cpp's default build uses -march=native, which on CPUs with AMX (Sapphire Rapids and
+# later) compiles ggml's AMX matmul path; on these VMs that path segfaults in the first
+# decode. Build for the CPU's SIMD extensions explicitly instead, AMX left out.
+if [[ -z "${CMAKE_ARGS:-}" && "$(uname -m)" == x86_64 && -r /proc/cpuinfo ]]; then
+  cpu_flags=" $(grep -m1 '^flags' /proc/cpuinfo | cut -d: -f2) "
+  cmake_args="-DGGML_NATIVE=OFF"
+  for pair in sse4_2:SSE42 avx:AVX avx_vnni:AVX_VNNI avx2:AVX2 bmi2:BMI2 fma:FMA f16c:F16C \
+              avx512f:AVX512 avx512vbmi:AVX512_VBMI avx512_vnni:AVX512_VNNI avx512_bf16:AVX512_BF16; do
+    if [[ "$cpu_flags" == *" ${pair%%:*} "* ]]; then cmake_args+=" -DGGML_${pair##*:}=ON"; fi
+  done
+  export CMAKE_ARGS="$cmake_args"
+  echo "[setup] llama.cpp build flags: $CMAKE_ARGS"
+fi
 echo "[setup] l2l[$extras] (first run compiles llama-cpp-python: ~10 min)"
 $PY -m pip install --quiet -e ".[$extras]"
 echo "[setup] done: $($PY -m l2l --version)"

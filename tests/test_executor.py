@@ -180,3 +180,48 @@ def test_misrouted_program_still_runs():
     # The import is invisible to routing, so this runs in a worker without z3: slower, same result.
     code = "z = __import__('z' + '3')\nx = z.Int('x')\ns = z.Solver(); s.add(x * 2 == 8); s.check()\nprint('ANSWER:', s.model()[x])"
     assert execute(code).answer == "4"
+
+
+ORDER_PROGRAM = textwrap.dedent("""
+    p = Puzzle()
+    places = p.Order("owl robin crow")      # unpacked like p.Ints
+    owl, robin, crow = places
+    p.add(owl > robin, places["crow"] == 1)  # and indexed by name, the older style
+    m = p.solve()
+    assert m.order(places) == ["crow", "robin", "owl"], m.order(places)
+    assert m.at(places, -1) == "owl"
+    answer(m.at(places, 2))
+""")
+
+
+def test_order_helper_unpacks_indexes_and_reports_places():
+    r = execute(ORDER_PROGRAM, backend="z3")
+    assert r.status == "ok", r
+    assert r.answer == "robin"
+
+
+@pytest.mark.parametrize("code, message", [
+    ('p = Puzzle()\npos = p.Order("a b")\npos["c"]', "'c' is not one of the ordered objects"),
+    ('p = Puzzle()\np.Order("a b a")', "same object twice"),
+    ('p = Puzzle()\npos = p.Order("a b")\np.add(pos[0] == 1)\np.solve().at(pos, 5)', "no object is at position 5"),
+])
+def test_order_helper_errors_name_the_mistake(code, message):
+    r = execute(code, backend="z3")
+    assert r.status == "runtime_error"
+    assert message in r.stderr
+
+
+def test_declared_variables_are_also_defined_under_their_own_names():
+    code = textwrap.dedent("""
+        p = Puzzle()
+        ann, b = p.Bools("a b")           # Python name differs from the declared name
+        p.Order(["Rob", "blue jay"])       # result not even kept
+        And = "mine"                       # a name the program bound itself is never replaced
+        p.Int("And", 1, 1)
+        p.add(ann == Not(b), b == True, rob == 2)
+        m = p.solve()
+        answer(f"{m[a]} {m[blue_jay]} {m[Rob]} {And}")
+    """)
+    r = execute(code, backend="z3")
+    assert r.status == "ok", r
+    assert r.answer == "False 1 2 mine"

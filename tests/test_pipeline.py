@@ -82,7 +82,7 @@ def test_formulation_repair_round_then_clear_error_when_no_json():
 
 
 def test_program_that_never_prints_an_answer():
-    silent = "```python\nx = 1 + 1\nprint(x)\n```"
+    silent = "```python\na = b = 1  # uses the model's names, so it runs, but prints no ANSWER line\nprint(a + b)\n```"
     model = by_stage([FORMULATION], [silent])
     result = Solver(SolveConfig(repair_rounds=0), model).solve(QUESTION)
     assert result.status == "no_answer" and result.error.startswith("no_answer")
@@ -136,3 +136,40 @@ def test_vote_ties_go_to_the_first_answer():
     assert v.answer == "B" and v.counts == {"B": 2, "A": 2} and v.status == "disagreement"
     assert vote([None, None]).status == "no_answer"
     assert vote(["C", "C"]).status == "solved"
+
+
+def _ordering_fix(names, constraint):
+    return f"""```python
+p = Puzzle()
+places = p.Order({names!r})
+{", ".join(names)} = places
+p.add({constraint})
+answer(p.solve().at(places, 1))
+```"""
+
+
+@pytest.mark.parametrize("broken, fixed, answer, expected_in_prompt", [
+    # an undeclared name: NameError, with a hint to declare it
+    ("```python\np = Puzzle()\np.add(red < green)\n```", _ordering_fix(["red", "green", "blue"], "red < green, blue == 3"),
+     "red", ["NameError", "`red` is used but never declared"]),
+    # a multi-word name written with a space: SyntaxError, with the snake_case hint
+    ('```python\np = Puzzle()\nstation wagon, bus = p.Order(["station wagon", "bus"])\n```', _ordering_fix(["station_wagon", "bus"], "bus > station_wagon"),
+     "station_wagon", ["SyntaxError", "snake_case"]),
+])
+def test_common_mistakes_get_a_concrete_hint_in_the_repair_prompt(broken, fixed, answer, expected_in_prompt):
+    model = by_stage([FORMULATION], [broken, fixed])
+    result = Solver(SolveConfig(repair_rounds=1), model).solve("Three things in a row. Which is first?")
+    assert result.answer == answer
+    repair_prompt = model.calls[-1][0][-1]["content"]
+    assert all(text in repair_prompt for text in expected_in_prompt), repair_prompt
+
+
+@pytest.mark.parametrize("error", [
+    "  File \"<program>\", line 2\n    x = 3 if a and b else 4 +\n                           ^\nSyntaxError: invalid syntax",
+    "  File \"<program>\", line 2\n    p.add(pos[\"blue jay\"] == 2))\n                                 ^\nSyntaxError: unmatched ')'",
+    "ZeroDivisionError: division by zero",
+])
+def test_no_hint_for_errors_it_does_not_recognise(error):
+    from l2l.pipeline.solve import _hint
+
+    assert _hint(error) is None

@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from l2l.prompts import answer_kind, cot_messages, examples, formulator_messages, generator_messages, program_messages, repair_messages
 from l2l.types import Formulation
 from solvers import execute
@@ -46,3 +48,23 @@ def test_worked_examples_run_to_their_stated_answers():
         r = execute(ex["program"], backend=ex["backend"], timeout_s=30)
         assert r.status == "ok", (ex["kind"], r.error, r.stderr)
         assert r.answer == ex["answer"]
+
+
+@pytest.mark.parametrize("question, options, kind", [
+    ("On a shelf there are three books. The red book is left of the blue book. Which book is in the middle?", None, "order"),
+    ("Knights always tell the truth and knaves always lie. A says: 'B is a knave.' Who is a knight?", None, "value"),
+    ("A farm has 20 heads and 56 legs among hens and pigs. How many pigs are there?", None, "number"),
+    ("In a race, Ann finished before Bob. Which is true?", ["A) Ann finished first.", "B) Bob finished first."], "choice"),
+    ("All cats are animals. Tom is a cat. Is Tom an animal?", ["A) True", "B) False", "C) Unknown"], "truth"),
+])
+def test_pick_example_matches_structure_and_answer_kind(question, options, kind):
+    from l2l.prompts import pick_example
+
+    assert pick_example(question, options)["kind"] == kind
+
+
+def test_pick_example_respects_the_backend():
+    from l2l.prompts import pick_example
+
+    ex = pick_example("On a shelf, the red book is left of the blue book. Which is leftmost?", None, backend="sympy")
+    assert ex["backend"] == "sympy"

@@ -1,5 +1,13 @@
 """llama.cpp backend (GGUF on CPU, the default): `llama_cpp.Llama` with the chat template
-stored in the GGUF file, and JSON-schema constrained decoding through llama.cpp grammars."""
+stored in the GGUF file, and JSON-schema constrained decoding through llama.cpp grammars.
+
+Prompt cache: on 2 CPU cores the 1.5B model reads a prompt at only a few hundred tokens
+per second, and every formulator/generator prompt starts with the same long system text
+and worked example. llama.cpp keeps the KV state of the last prompt, but the pipeline
+alternates between two prompts, so we attach llama-cpp-python's state cache: "ram"
+keeps states for the life of the process (eval runs, voting), "disk" also keeps them
+across processes, so a second `l2l solve` only reads its own question.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +27,15 @@ def default_threads() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not on Linux
         return max(1, os.cpu_count() or 1)
+
+
+def prompt_cache_dir(model_path: Path) -> Path:
+    """Where the disk prompt cache of a GGUF file lives: one directory per model file
+    (a state is only valid for the weights that computed it)."""
+    from l2l.models.gguf_assembly import cache_dir
+
+    st = model_path.stat()
+    return cache_dir() / "prompt-cache" / f"{model_path.stem}-{st.st_size}"
 
 
 class LlamaCppBackend(ChatBackend):
@@ -41,6 +58,9 @@ class LlamaCppBackend(ChatBackend):
         chat_format: str | None = None,
         display_name: str | None = None,
         progress: bool = True,
+        prompt_cache: str | None = "disk",
+        prompt_cache_dir: str | os.PathLike | None = None,
+        prompt_cache_mb: int = 512,
     ):
         try:
             import llama_cpp
@@ -70,6 +90,32 @@ class LlamaCppBackend(ChatBackend):
             except (ValueError, RuntimeError) as e:
                 raise BackendError(f"llama.cpp could not load {path}: {e}") from None
         self.n_ctx = self.llm.n_ctx()
+        self.prompt_cache = self._attach_prompt_cache(prompt_cache, prompt_cache_dir, int(prompt_cache_mb))
+
+    def _attach_prompt_cache(self, kind: str | None, directory: str | os.PathLike | None, capacity_mb: int) -> str:
+        """Attach a KV-state cache to the model; returns the kind attached ("off" if none)."""
+        kind = (kind or "off").lower()
+        if kind not in ("disk", "ram", "off"):
+            raise BackendError(f"prompt_cache must be 'disk', 'ram' or 'off', not {kind!r}")
+        if kind == "off":
+            return kind
+        from l2l.backends.llamacpp_cache import SlimDiskCache, SlimRAMCache
+
+        capacity = capacity_mb << 20
+        if kind == "ram":
+            self.llm.set_cache(SlimRAMCache(capacity_bytes=capacity))
+            return kind
+        directory = Path(directory) if directory else prompt_cache_dir(self.model_path)
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            self.llm.set_cache(SlimDiskCache(cache_dir=str(directory), capacity_bytes=capacity))
+        except OSError as e:  # read-only home, full disk: still work, just without reuse across runs
+            import warnings
+
+            warnings.warn(f"prompt cache in {directory} unavailable ({e}); keeping it in memory", stacklevel=2)
+            self.llm.set_cache(SlimRAMCache(capacity_bytes=capacity))
+            return "ram"
+        return kind
 
     def _one(self, messages: list[Message], params: GenerationParams, seed: int) -> Completion:
         kwargs: dict[str, Any] = dict(
@@ -89,6 +135,18 @@ class LlamaCppBackend(ChatBackend):
             out = self.llm.create_chat_completion(**kwargs)
         except ValueError as e:  # e.g. "Requested tokens (5000) exceed context window of 4096"
             raise BackendError(f"llama.cpp: {e}") from None
+        except RuntimeError as e:
+            # A cached state llama.cpp refuses (written by another llama.cpp build, or a
+            # damaged file): drop the cache and answer without it rather than fail.
+            if self.llm.cache is None or "state" not in str(e):
+                raise BackendError(f"llama.cpp: {e}") from None
+            import warnings
+
+            warnings.warn(f"prompt cache unusable ({e}); continuing without it", stacklevel=2)
+            self.llm.set_cache(None)
+            self.llm.reset()
+            self.prompt_cache = "off"
+            out = self.llm.create_chat_completion(**kwargs)
         elapsed = time.perf_counter() - t0
         choice = out["choices"][0]
         usage = out.get("usage") or {}

@@ -168,10 +168,11 @@ def _record(example: Example, pred: Prediction, method: str) -> dict[str, Any]:
 def _load_backends(run: EvalRun) -> tuple[ChatBackend, ChatBackend | None]:
     from l2l.models import load_model
 
-    backend = load_model(run.config.formulator_model or run.model)
+    cache = run.config.prompt_cache
+    backend = load_model(run.config.formulator_model or run.model, prompt_cache=cache)
     generator = None
     if run.config.generator_model and run.config.generator_model != (run.config.formulator_model or run.model):
-        generator = load_model(run.config.generator_model)
+        generator = load_model(run.config.generator_model, prompt_cache=cache)
     return backend, generator
 
 

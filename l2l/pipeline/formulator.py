@@ -38,6 +38,11 @@ FORMULATION_SCHEMA: dict = {
 }
 
 REPAIR_PROMPT = "Your reply is not a valid formulation: {error}. Reply with the corrected JSON object only."
+COVERAGE_PROMPT = (
+    "Your constraints leave out these statements of the problem:\n{missing}\n"
+    "Add one constraint for each (formula # statement), check the others against their statements, "
+    "and reply with the whole corrected JSON object only."
+)
 
 
 @dataclass
@@ -48,9 +53,13 @@ class FormulationAttempt:
     completions: list[Completion] = field(default_factory=list)
 
 
-def formulate(backend: ChatBackend, question: str, options: list[str] | None, params: GenerationParams, *, repair: bool = True) -> FormulationAttempt:
+def formulate(
+    backend: ChatBackend, question: str, options: list[str] | None, params: GenerationParams, *, repair: bool = True, coverage: bool = True
+) -> FormulationAttempt:
     """One formulation of `question`. Never raises for bad model output: the attempt
-    carries `error` instead."""
+    carries `error` instead. With `coverage`, a formulation that leaves out statements of
+    the problem (see `coverage.py`) gets one round asking for them; the answer is kept only
+    if it parses and leaves out fewer."""
     messages = formulator_messages(question, options)
     if backend.supports_json_schema:
         params = replace(params, json_schema=FORMULATION_SCHEMA)
@@ -58,9 +67,12 @@ def formulate(backend: ChatBackend, question: str, options: list[str] | None, pa
     attempt = FormulationAttempt(None, completion.text, completions=[completion])
     try:
         attempt.formulation = parse_formulation(completion.text)
-        return attempt
     except FormulationError as e:
         attempt.error = str(e)
+    else:
+        if coverage:
+            _complete(backend, question, messages, params, attempt)
+        return attempt
     if repair:
         follow_up = [*messages, {"role": "assistant", "content": completion.text}, {"role": "user", "content": REPAIR_PROMPT.format(error=attempt.error)}]
         second = backend.chat(follow_up, replace(params, n=1, temperature=0.0))[0]
@@ -71,3 +83,24 @@ def formulate(backend: ChatBackend, question: str, options: list[str] | None, pa
         except FormulationError as e:
             attempt.error = f"{attempt.error}; after one repair round: {e}"
     return attempt
+
+
+def _complete(backend: ChatBackend, question: str, messages: list, params: GenerationParams, attempt: FormulationAttempt) -> None:
+    from l2l.pipeline.coverage import uncovered_statements
+
+    missing = uncovered_statements(question, attempt.formulation)
+    if not missing:
+        return
+    follow_up = [
+        *messages,
+        {"role": "assistant", "content": attempt.raw},
+        {"role": "user", "content": COVERAGE_PROMPT.format(missing="\n".join(f"- {m}" for m in missing))},
+    ]
+    second = backend.chat(follow_up, replace(params, n=1, temperature=0.0))[0]
+    attempt.completions.append(second)
+    try:
+        better = parse_formulation(second.text)
+    except FormulationError:
+        return
+    if len(uncovered_statements(question, better)) < len(missing):
+        attempt.formulation, attempt.raw = better, second.text

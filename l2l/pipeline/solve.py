@@ -9,6 +9,7 @@ the sandbox, failed programs repaired with the solver's error, answers voted on.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -107,6 +108,9 @@ class Solver:
             if attempt.program is None:
                 cand.error = f"generator: {attempt.error}"
                 execution = None
+            elif (ignored := _ignores_most_of(attempt.program.code, formulation)) is not None:
+                # Running it would only measure the worked example it copied: ask again instead.
+                cand.program, cand.error, execution = attempt.program, ignored, None
             else:
                 self.progress(f"running program {index + 1}" + (f" (repair {repairs})" if repairs else ""))
                 execution = self._execute(attempt, ledger)
@@ -123,7 +127,7 @@ class Solver:
             repairs += 1
             self.progress(f"repairing program {index + 1}")
             t = time.perf_counter()
-            feedback = cand.error if execution is None or execution.ok else _feedback(execution)
+            feedback = cand.error if execution is None or execution.ok else _feedback(execution, attempt.program.code, formulation)
             attempt = repair_program(self.generator, attempt, feedback, self._params(index, c.program_max_tokens))
             ledger.add("generation", time.perf_counter() - t, attempt.completions)
         cand.repairs = repairs
@@ -140,7 +144,7 @@ class Solver:
         for i in range(max(1, c.formulations)):
             self.progress(f"formulating ({i + 1}/{max(1, c.formulations)})")
             t = time.perf_counter()
-            f_attempt = formulate(self.formulator, question, options, self._params(i, c.formulation_max_tokens))
+            f_attempt = formulate(self.formulator, question, options, self._params(i, c.formulation_max_tokens), coverage=c.coverage_repair)
             ledger.add("formulation", time.perf_counter() - t, f_attempt.completions)
             if f_attempt.formulation is None:
                 candidates.append(Candidate(None, None, None, error=f"formulator: {f_attempt.error}"))
@@ -163,8 +167,20 @@ class Solver:
         return SolveResult(question, v.answer, v.status, candidates, v.counts, ledger.timings, ledger.tokens, error)
 
 
-def _feedback(execution) -> str:
-    """What the generator is told about a failed run: status, the error line, and stderr's tail."""
+def _ignores_most_of(code: str, formulation) -> str | None:
+    """An error message when the program leaves out more than half of the formulation's variables
+    (three or more: with fewer, a direct computation may legitimately name none of them)."""
+    from l2l.pipeline.coverage import unused_variables, unused_variables_message, variable_names
+
+    names = len(variable_names(formulation))
+    if names >= 3 and len(unused_variables(code, formulation)) * 2 > names:
+        return unused_variables_message(code, formulation)
+    return None
+
+
+def _feedback(execution, code: str | None = None, formulation=None) -> str:
+    """What the generator is told about a failed run: status, the error line, stderr's tail, and
+    hints for mistakes small models make often."""
     parts = [f"status: {execution.status}"]
     if execution.error:
         parts.append(execution.error)
@@ -173,7 +189,55 @@ def _feedback(execution) -> str:
         parts.append("\n".join(tail))
     if execution.status == "no_answer":
         parts.append("The program finished without calling answer(...).")
+    hint = _hint(execution.stderr or execution.error or "")
+    if hint:
+        parts.append(hint)
+    if code is not None and formulation is not None:
+        from l2l.pipeline.coverage import unused_variables_message, variable_names
+
+        unused = unused_variables_message(code, formulation)
+        if unused:
+            parts.append(unused)
+        elif _UNDEFINED.search(execution.stderr or ""):
+            # Measured: the undeclared names were the model's own variables, while the program
+            # declared the worked example's objects; list what it should declare.
+            parts.append(f"The formal model's variables are: {', '.join(variable_names(formulation))}. "
+                         "Declare all of them, with these names, and nothing else.")
     return "\n".join(parts)
+
+
+_UNDEFINED = re.compile(r"NameError: name '(\w+)' is not defined")
+
+
+def _hint(error_text: str) -> str | None:
+    """A concrete fix for errors small models make often (measured: undeclared names were the
+    commonest failure of the 1.5B model on LogicalDeduction), phrased as an instruction."""
+    m = _UNDEFINED.search(error_text)
+    if m:
+        name = m.group(1)
+        return (f"Hint: `{name}` is used but never declared. Declare every name before using it "
+                f"(e.g. {name} = p.Int(\"{name}\", lo, hi), or list it in p.Order(...)), or write it "
+                f"as a string \"{name}\" if it is the name of an object.")
+    line = _syntax_error_line(error_text)
+    if line and _SPACED_NAME.search(line):
+        return ("Hint: a Python name cannot contain spaces: write multi-word names in snake_case "
+                "(blue_jay, station_wagon), in the p.Order([...]) list too.")
+    return None
+
+
+_SPACED_NAME = re.compile(r"(?<![\"'\w])(?!(?:and|or|not|in|is|if|else|for|lambda|import|from|as)\b)[a-z_]\w* "
+                          r"(?!(?:and|or|not|in|is|if|else|for|lambda|import|from|as)\b)[a-z_]\w*\b(?![\"'(])")
+
+
+def _syntax_error_line(error_text: str) -> str | None:
+    """The source line a SyntaxError traceback quotes (the line before the caret line)."""
+    if "SyntaxError" not in error_text:
+        return None
+    lines = error_text.splitlines()
+    for i, text in enumerate(lines):
+        if text.strip().startswith("^") and i > 0:
+            return lines[i - 1].split("#", 1)[0]
+    return None
 
 
 # Loaded models, reused across `reason` calls in one process (loading a GGUF takes seconds).
@@ -198,6 +262,7 @@ def clear_model_cache() -> None:
 def build_solver(config: SolveConfig, progress: ProgressFn | None = None, **model_overrides: Any) -> tuple[Solver, float]:
     """A Solver with its models loaded; returns it with the seconds spent loading."""
     t = time.perf_counter()
+    model_overrides.setdefault("prompt_cache", config.prompt_cache)
     formulator = get_model(config.formulator_model or config.model, **model_overrides)
     generator = get_model(config.generator_model or config.model, **model_overrides)
     return Solver(config, formulator, generator, progress), time.perf_counter() - t

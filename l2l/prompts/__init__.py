@@ -81,24 +81,25 @@ def format_problem(question: str, options: list[str] | None) -> str:
     return text
 
 
-def _looks_numeric(question: str) -> bool:
-    return bool(re.search(r"\d", question)) and bool(re.search(r"\b(how many|how much|what is the|total|sum|cost|price)\b", question, re.I))
+def _cue_hits(question: str, cues: list[str]) -> int:
+    text = " " + re.sub(r"[^a-z0-9,]+", " ", question.lower()) + " "
+    return sum(1 for cue in cues if f" {cue} " in text)
 
 
 def pick_example(question: str, options: list[str] | None, backend: str | None = None) -> dict[str, Any]:
-    """The worked example closest in kind (and solver backend, when given) to the question."""
+    """The worked example most like the question: the same answer kind (choice / truth /
+    value) first, then most of its cue words in the question (orderings, knights and
+    knaves, rules, arithmetic, ...). With `backend`, only examples written for that solver.
+    One close example helps a small model more than several loose ones (measured: with a
+    knights example, the 1.5B model modelled a shelf ordering as booleans)."""
     kind = answer_kind(question, options)
-    if kind == "value":
-        wanted = "number" if (backend == "sympy" or (backend is None and _looks_numeric(question))) else "value"
-    else:
-        wanted = kind
-    for ex in examples():
-        if ex["kind"] == wanted and (backend is None or ex["backend"] == backend):
-            return ex
-    for ex in examples():
-        if backend is None or ex["backend"] == backend:
-            return ex
-    return examples()[0]
+    pool = [ex for ex in examples() if backend is None or ex["backend"] == backend] or list(examples())
+
+    def score(ex: dict[str, Any]) -> tuple[int, int]:
+        same_kind = answer_kind(ex["question"], ex["options"]) == kind
+        return (same_kind, _cue_hits(question, ex.get("cues", [])))
+
+    return max(pool, key=score)  # max keeps the first of equals: file order breaks ties
 
 
 def formulator_messages(question: str, options: list[str] | None = None) -> list[Message]:

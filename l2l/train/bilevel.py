@@ -39,10 +39,40 @@ log = logging.getLogger("l2l.train")
 PHASES = ("generator", "formulator", "proposer")
 
 
+def _init_distributed(cfg: Any) -> Any:
+    """Create accelerate's process state (one per process, shared by every later `PartialState()`).
+
+    Must run before anything else touches `PartialState`: the first creation fixes the backend, and
+    `PartialState()` (cpu=False) on a machine without CUDA under torchrun settles on "not
+    distributed", so every process would train alone and all of them would write as rank 0.
+    cpu=True makes accelerate pick MULTI_CPU + gloo (conf/accelerate/cpu_2proc.yaml).
+    """
+    import torch
+    from accelerate import PartialState
+
+    cpu = bool(cfg.grpo.get("use_cpu", False)) or not torch.cuda.is_available()
+    return PartialState(cpu=cpu)
+
+
 def _is_main() -> bool:
     from accelerate import PartialState
 
     return PartialState().is_main_process
+
+
+def _sum_over_processes(counts: dict[str, int]) -> dict[str, int]:
+    """Sum per-process counters: each process scores only its own share of the completions."""
+    from accelerate.utils import gather_object
+
+    parts = gather_object([counts])  # a list with every process's dict (just ours when not distributed)
+    return {k: sum(p.get(k, 0) for p in parts) for k in counts}
+
+
+def _from_main(obj: Any) -> Any:
+    """Process 0's `obj` on every process (identity when not distributed)."""
+    from accelerate.utils import broadcast_object_list
+
+    return broadcast_object_list([obj], from_process=0)[0]
 
 
 def _seed_everything(seed: int) -> None:
@@ -64,7 +94,9 @@ class BilevelRun:
 
         self.cfg = cfg
         self.out_dir = os.path.abspath(str(cfg.out_dir))
-        self.is_main = _is_main()
+        self.state = _init_distributed(cfg)
+        self.is_main = self.state.is_main_process
+        self.world_size = int(self.state.num_processes)
         self.phases = [str(p) for p in cfg.loop.phases]
         bad = [p for p in self.phases if p not in PHASES]
         if bad or not self.phases:
@@ -80,8 +112,14 @@ class BilevelRun:
         self.start_round = checkpoint.load_state(self.ckpt)["round"] + 1 if self.ckpt else 0
         if cfg.resume and not self.ckpt:
             log.warning("resume=true but no completed round under %s: starting from round 0", self.out_dir)
+        # Every process has looked at out_dir before any of them writes to it; otherwise a fast
+        # process 0 writes metrics.jsonl and a slower process 1 refuses the run as a previous one.
+        self._barrier()
 
-        base = _base_model(cfg)
+        # Process 0 builds the tiny checkpoint (and assembles the tokenizer GGUF) alone; the others
+        # wait, then load the finished files instead of racing to write the same directory.
+        with self.state.main_process_first():
+            base = _base_model(cfg)
         # Same seed on every process: LoRA init and the formulations sampled outside the trainer must
         # agree across ranks of a multi-process run.
         _seed_everything(int(cfg.seed))
@@ -206,43 +244,41 @@ class BilevelRun:
         return summary
 
     def validate(self) -> dict[str, float]:
-        """Greedy formulator -> generator -> executor accuracy on the held-out slice."""
-        from l2l.backends.base import GenerationParams
-        from l2l.parsing import parse_formulation
-        from l2l.prompts import formulator_messages, generator_messages
+        """Accuracy of the live policies on the held-out slice, measured by the same `Solver` as
+        `l2l solve` and `l2l eval` (greedy, one formulation, one program, `loop.val_repair_rounds`
+        repair rounds), so a training curve and an eval table mean the same thing."""
+        from l2l.config import SolveConfig
+        from l2l.data.answers import is_correct
+        from l2l.pipeline.solve import Solver
 
-        rows = self.val_rows
         fs, gs = phase_settings(self.cfg, "formulator"), phase_settings(self.cfg, "generator")
-        greedy = dict(temperature=0.0, n=1, repeat_penalty=float(self.cfg.loop.get("val_repeat_penalty", 1.1)))
-        forms_out = self.policies.backend("formulator").chat_batch(
-            [formulator_messages(r["question"], _options(r)) for r in rows],
-            GenerationParams(max_tokens=int(fs["max_completion_length"]), **greedy),
+        config = SolveConfig(
+            formulations=1,
+            programs_per_formulation=1,
+            repair_rounds=int(self.cfg.loop.get("val_repair_rounds", 0)),
+            timeout_s=float(self.cfg.executor.timeout_s),
+            formulation_max_tokens=int(fs["max_completion_length"]),
+            program_max_tokens=int(gs["max_completion_length"]),
+            repeat_penalty=float(self.cfg.loop.get("val_repeat_penalty", 1.1)),
         )
-        forms = []
-        for group in forms_out:
-            try:
-                forms.append(parse_formulation(group[0].text))
-            except ValueError:
-                forms.append(None)
-        idx = [i for i, f in enumerate(forms) if f is not None]
-        progs = self.policies.backend("generator").chat_batch(
-            [generator_messages(rows[i]["question"], forms[i], _options(rows[i])) for i in idx],
-            GenerationParams(max_tokens=int(gs["max_completion_length"]), **greedy),
-        )
-        reward = self._generator_reward()
-        scores = reward(
-            [None] * len(idx),
-            [g[0].text for g in progs],
-            answer=[rows[i]["answer"] for i in idx],
-            options=[json.dumps(rows[i].get("options") or []) for i in idx],
-        ) if idx else []
-        n = len(rows)
+        from tqdm.auto import tqdm
+
+        rows = tqdm(self.val_rows, desc="validate", unit="question", disable=not _is_main(), dynamic_ncols=True)
+        solver = Solver(config, self.policies.backend("formulator"), self.policies.backend("generator"),
+                        progress=lambda stage: rows.set_postfix_str(stage, refresh=True))
+        n = len(self.val_rows)
+        correct = formed = ran = 0
+        for row in rows:
+            options = _options(row)
+            result = solver.solve(row["question"], options)
+            formed += any(c.formulation is not None for c in result.candidates)
+            ran += any(c.execution is not None and c.execution.status == "ok" for c in result.candidates)
+            correct += bool(is_correct(result.answer, row["answer"], options))
         return {
-            "val/accuracy": reward.stats["correct"] / n if n else 0.0,
-            "val/formulation_valid": len(idx) / n if n else 0.0,
-            "val/exec_rate": reward.stats["ran"] / n if n else 0.0,
+            "val/accuracy": correct / n if n else 0.0,
+            "val/formulation_valid": formed / n if n else 0.0,
+            "val/exec_rate": ran / n if n else 0.0,
             "val/n": n,
-            "val/mean_reward": sum(scores) / n if n and scores else 0.0,
         }
 
     def _generator_reward(self) -> GeneratorReward:
@@ -274,7 +310,7 @@ class BilevelRun:
         """Run one round of all configured phases; returns its metrics record."""
         cfg = self.cfg
         _seed_everything(int(cfg.seed) + r)
-        rec: dict[str, Any] = {"round": r}
+        rec: dict[str, Any] = {"round": r, "world_size": self.world_size}
         pool_rows = [p for p in self.pool if p.get("answer") is not None]
         train = self.train_rows + pool_rows
         rng = random.Random(int(cfg.seed) + r)
@@ -285,11 +321,15 @@ class BilevelRun:
             if phase == "generator":
                 with self.metrics.stage("sample_formulations"):
                     gen_rows = self.sample_formulations(questions, int(cfg.loop.formulations_per_question))
+                    # Every process must train on the same prompts; sampling is seeded alike on all
+                    # of them, but process 0's rows are made authoritative rather than assumed equal.
+                    gen_rows, self._last_sampling = _from_main((gen_rows, self._last_sampling))
                 rec.update(self._last_sampling)
                 reward = self._generator_reward()
                 with self.metrics.stage("generator_phase"):
                     rec.update(self.grpo_phase("generator", gen_rows, [reward], r))
-                st = reward.stats
+                st = _sum_over_processes(reward.stats)
+                rec["generator/programs"] = st["programs"]
                 rec["generator/exec_rate"] = st["ran"] / st["programs"] if st["programs"] else 0.0
                 rec["generator/accuracy"] = st["correct"] / st["programs"] if st["programs"] else 0.0
             elif phase == "formulator":
@@ -299,7 +339,8 @@ class BilevelRun:
                 reward = self._formulator_reward()
                 with self.metrics.stage("formulator_phase"):
                     rec.update(self.grpo_phase("formulator", rows, [reward], r))
-                st = reward.stats
+                st = _sum_over_processes(reward.stats)
+                rec["formulator/formulations"] = st["formulations"]
                 rec["formulator/valid_rate"] = st["valid"] / st["formulations"] if st["formulations"] else 0.0
                 rec["formulator/exec_rate"] = st["ran"] / st["programs"] if st["programs"] else 0.0
             elif phase == "proposer":
@@ -337,13 +378,21 @@ class BilevelRun:
         if self.start_round == 0 and cfg.loop.validate_before:
             with self.metrics.stage("validate"):
                 before = self.validate()
-            records.append(self.metrics.write({"round": -1, **before}))
+            records.append(self.metrics.write({"round": -1, "world_size": self.world_size, **before}))
         for r in range(self.start_round, int(cfg.loop.rounds)):
             rec = self.round(r)
             records.append(rec)
             if self.is_main:
                 log.info("round %d: %s", r, {k: v for k, v in rec.items() if not isinstance(v, dict)})
-        return {"out_dir": self.out_dir, "start_round": self.start_round, "records": records}
+        # No process leaves (and tears down its process group) while another is still checkpointing.
+        self._barrier()
+        return {
+            "out_dir": self.out_dir,
+            "start_round": self.start_round,
+            "records": records,
+            "process_index": int(self.state.process_index),
+            "world_size": self.world_size,
+        }
 
 
 def _base_model(cfg: Any) -> str:

@@ -83,6 +83,10 @@ def grpo_kwargs(cfg: Any, role: str, output_dir: str, round_index: int = 0) -> d
         seed=int(_get(cfg, "seed", 0)) + round_index,  # fresh sampling each round, reproducible per round
         disable_tqdm=not bool(s.get("progress", False)),
         dataloader_num_workers=0,
+        # Multi-process (DDP) runs: the active LoRA adapter is used whole in every forward (inactive
+        # adapters are frozen, so DDP does not track them); transformers would otherwise default to
+        # True for a PeftModel, an extra autograd traversal per step that also breaks checkpointing.
+        ddp_find_unused_parameters=bool(s.get("ddp_find_unused_parameters", False)),
     )
     if s.get("use_vllm"):
         kwargs["vllm_gpu_memory_utilization"] = float(s.get("vllm_gpu_memory_utilization", 0.3))

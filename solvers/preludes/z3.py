@@ -2,7 +2,7 @@
 # already defined. The helpers exist so that a correct program is short and so that the
 # common silent failures of small models (a missing statement that leaves several
 # solutions, a wrong statement that leaves none) become loud, repairable errors.
-# The model sees `API_DOC` (below) in its prompt, not this source.
+# The model sees l2l/prompts/api_z3.md in its prompt, not this source.
 from z3 import *  # noqa: F401,F403
 
 
@@ -39,13 +39,44 @@ def answer(value):
     print("ANSWER: " + _fmt(value))
 
 
+def _define(name, variable):
+    """Also bind a declared variable under its own name in the program's namespace (the
+    prelude and the program share one), unless the program already uses that name, as
+    sympy's var() does. Measured: the 1.5B model often writes `ann, b = p.Bools("a b")` and
+    then uses `a`, or declares "Dan" and writes `dan`; both used to end in a NameError."""
+    import keyword
+    import re
+
+    base = re.sub(r"\W+", "_", str(name)).strip("_")
+    for alias in dict.fromkeys((base, base.lower())):
+        if alias.isidentifier() and not keyword.iskeyword(alias):
+            globals().setdefault(alias, variable)
+
+
+class Positions(list):
+    """The position variables of `Puzzle.Order`: a list, also indexable by object name."""
+
+    def __init__(self, names, variables):
+        super().__init__(variables)
+        self.names = list(names)
+        self._by_name = dict(zip(names, variables))
+
+    def __getitem__(self, key):
+        if isinstance(key, str):
+            try:
+                return self._by_name[key]
+            except KeyError:
+                raise PuzzleError(f"{key!r} is not one of the ordered objects {list(self._by_name)}") from None
+        return list.__getitem__(self, key)
+
+
 class Puzzle:
     """A z3 model with uniqueness checking.
 
     p = Puzzle()
     x = p.Int("x", 1, 5)          # integer with bounds (inclusive)
     b = p.Bool("b")
-    pos = p.Order(["ann", "bob", "cy"])   # distinct positions 1..n, pos["ann"]
+    ann, bob, cy = p.Order("ann bob cy")   # distinct positions 1..3
     p.add(x > 2, Implies(b, x == 3))
     m = p.solve()                  # unique solution or PuzzleError; m[x] -> python value
     """
@@ -62,6 +93,7 @@ class Puzzle:
         if hi is not None:
             self.solver.add(v <= hi)
         self.decls.append(v)
+        _define(str(v), v)
         return v
 
     def Int(self, name, lo=None, hi=None):
@@ -75,6 +107,7 @@ class Puzzle:
     def Bool(self, name):
         v = Bool(name)
         self.decls.append(v)
+        _define(name, v)
         return v
 
     def Bools(self, names):
@@ -91,10 +124,20 @@ class Puzzle:
         return {x: self.Bool(f"{name}_{x}") for x in individuals}
 
     def Order(self, objects, first=1):
-        """Distinct integer positions first..first+n-1 for `objects`; returns {object: Int}."""
-        objects = list(objects)
-        pos = {o: self.Int(f"pos_{o}", first, first + len(objects) - 1) for o in objects}
-        self.solver.add(Distinct(*pos.values()))
+        """Distinct integer positions first..first+n-1 for `objects` (a list, or a string of
+        names separated by commas, or by spaces when it has no comma). Returns the position Ints as a list, so that
+        `red, green = p.Order("red green")` reads like the puzzle; the list can also be
+        indexed by object name (`pos["red"]`), the older style the worked examples used."""
+        if isinstance(objects, str):
+            # "a, b c" -> commas separate when present, so multi-word names ("blue jay") survive
+            objects = [o.strip() for o in objects.split(",")] if "," in objects else objects.split()
+        objects = [str(o) for o in objects if str(o).strip()]
+        if not objects:
+            raise PuzzleError("p.Order() needs at least one object")
+        if len(set(objects)) != len(objects):
+            raise PuzzleError(f"p.Order() got the same object twice: {objects}")
+        pos = Positions(objects, [self.Int(o, first, first + len(objects) - 1) for o in objects])
+        self.solver.add(Distinct(*pos))
         return pos
 
     def Choice(self, name, values):
@@ -231,5 +274,16 @@ class Model:
         return self[expr]
 
     def order(self, pos):
-        """Objects of a p.Order(...) dict sorted by their solved position."""
-        return sorted(pos, key=lambda o: self[pos[o]])
+        """Names of the objects of a p.Order(...) sorted by their solved position."""
+        names = pos.names if isinstance(pos, Positions) else list(pos)
+        return sorted(names, key=lambda o: self[pos[o]])
+
+    def at(self, pos, place):
+        """Name of the object of a p.Order(...) at position `place` (-1: the last one)."""
+        names = self.order(pos)
+        if place < 0:
+            return names[place]
+        for o in names:
+            if self[pos[o]] == place:
+                return o
+        raise PuzzleError(f"no object is at position {place}; positions are {[self[pos[o]] for o in names]}")

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Accuracy of one model on the held-out synthetic puzzles, per family, with `cot` and `l2l`.
+#
+#   bash bench/synth_eval.sh [MODEL] [ITEMS_PER_FAMILY]      # defaults: qwen2.5-coder-1.5b, 5
+#
+# Writes the held-out set (seed 900000, far from the training seeds) to runs/heldout, one
+# `l2l eval` run per family and method to runs/synth/<model>/<family>/<method> (resumable),
+# then prints the comparison table (`l2l eval --compare`).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+model="${1:-qwen2.5-coder-1.5b}"
+n="${2:-5}"
+python3 bench/synth_heldout.py runs/heldout -n 20 >/dev/null
+runs=()
+for path in runs/heldout/*.jsonl; do
+  family="$(basename "$path" .jsonl)"
+  for method in cot l2l; do
+    out="runs/synth/$model/$family/$method"
+    l2l eval -d "$path" --method "$method" -m "$model" --limit "$n" --out "$out" --quiet
+    runs+=("$out")
+  done
+done
+l2l eval --compare "${runs[@]}"
