@@ -102,35 +102,39 @@ def test_unused_variables_sees_code_names_and_strings():
     assert unused_variables("red, green = p.Order(['red', 'green'])\np.add(crow == 1)", f) == ["blue_jay", "owl"]
 
 
-def test_program_ignoring_most_of_the_model_is_sent_back_before_running():
-    copied = """```python
-p = Puzzle()
-red, green, dark_blue = p.Order(["red", "green", "dark_blue"])
-p.add(red < green)
-answer(p.solve().at(p.Order(["red", "green", "dark_blue"]), 1))
-```"""
-    full = _json(["crow > blue_jay # The crow is to the right of the blue jay.", "owl == 1 # The owl is the leftmost."])
+@pytest.mark.parametrize("broken, expected", [
+    # the worked example's objects instead of the model's variables: sent back before running
+    ('red, green, dark_blue = p.Order(["red", "green", "dark_blue"])\np.add(red < green)',
+     "never uses these variables of the formal model: blue_jay, crow, owl"),
+    # the model's variables used but not declared: NameError, and the feedback lists them
+    ('red, green, owl = p.Order(["red", "green", "owl"])\np.add(crow > blue_jay)',
+     "The formal model's variables are: blue_jay, crow, owl"),
+    # names from the worked example the prompt showed (BIRDS gets the race with Ann, Bob, Cy)
+    ('ann, bob, owl = p.Order(["ann", "bob", "owl"])\np.add(crow > blue_jay)',
+     "uses ann, bob from the worked example"),
+])
+def test_programs_off_the_model_get_precise_feedback(broken, expected):
     from l2l.backends.scripted import ScriptedBackend
 
-    programs = [copied, PROGRAM]
+    full = _json(["crow > blue_jay # The crow is to the right of the blue jay.", "owl == 1 # The owl is the leftmost."])
+    programs = [f"```python\np = Puzzle()\n{broken}\n```", PROGRAM]
     model = ScriptedBackend(lambda m, p: programs.pop(0) if "Python program" in m[0]["content"] else full)
     result = Solver(SolveConfig(repair_rounds=1), model).solve(BIRDS)
     assert result.answer == "blue_jay" and result.best.repairs == 1
-    repair_prompt = model.calls[-1][0][-1]["content"]
-    assert "never uses these variables of the formal model: blue_jay, crow, owl" in repair_prompt
+    assert expected in model.calls[-1][0][-1]["content"]
 
 
-def test_name_error_feedback_lists_the_model_variables():
-    undeclared = """```python
-p = Puzzle()
-red, green, owl = p.Order(["red", "green", "owl"])
-p.add(crow > blue_jay)
-```"""
-    full = _json(["crow > blue_jay # The crow is to the right of the blue jay.", "owl == 1 # The owl is the leftmost."])
-    from l2l.backends.scripted import ScriptedBackend
+def test_worked_example_names_in_the_program_are_caught():
+    from l2l.pipeline.coverage import copied_example_names
 
-    programs = [undeclared, PROGRAM]
-    model = ScriptedBackend(lambda m, p: programs.pop(0) if "Python program" in m[0]["content"] else full)
-    result = Solver(SolveConfig(repair_rounds=1), model).solve(BIRDS)
-    assert result.answer == "blue_jay"
-    assert "The formal model's variables are: blue_jay, crow, owl" in model.calls[-1][0][-1]["content"]
+    example = form([], names="red, green, dark_blue, white")
+    mine = form([], names="kiwis, plums, pears")
+    question = "A stand sells kiwis, plums and pears. The kiwis are cheaper than the plums."
+    copied = 'red, green, dark_blue, pears = p.Order(["red", "green", "dark_blue", "pears"])\np.add(kiwis < plums)'
+    assert copied_example_names(copied, mine, question, example) == ["red", "green", "dark_blue"]
+    clean = 'kiwis, plums, pears = p.Order(["kiwis", "plums", "pears"])\np.add(kiwis < plums)'
+    assert copied_example_names(clean, mine, question, example) == []
+    # a name of the example that the question itself uses is not a copy
+    assert copied_example_names("p.add(red == 1)", mine, "The red kiwi is first.", example) == []
+
+

@@ -108,7 +108,7 @@ class Solver:
             if attempt.program is None:
                 cand.error = f"generator: {attempt.error}"
                 execution = None
-            elif (ignored := _ignores_most_of(attempt.program.code, formulation)) is not None:
+            elif (ignored := _off_model(attempt.program.code, formulation, question, options)) is not None:
                 # Running it would only measure the worked example it copied: ask again instead.
                 cand.program, cand.error, execution = attempt.program, ignored, None
             else:
@@ -165,6 +165,21 @@ class Solver:
             errors = [x.error for x in candidates if x.error]
             error = errors[-1] if errors else "no candidate produced an answer"
         return SolveResult(question, v.answer, v.status, candidates, v.counts, ledger.timings, ledger.tokens, error)
+
+
+def _off_model(code: str, formulation, question: str, options) -> str | None:
+    """Why a program is not a program for this formulation (None if it looks like one): it
+    uses the worked example's variables, or leaves out most of the model's own."""
+    from l2l.pipeline.coverage import copied_example_names
+    from l2l.prompts import pick_example
+    from l2l.types import Formulation
+
+    example = pick_example(question, options, formulation.backend)
+    copied = copied_example_names(code, formulation, question, Formulation.from_dict(example["formulation"]))
+    if copied:
+        return (f"The program uses {', '.join(copied)} from the worked example, which this problem does not have. "
+                "Declare exactly the formal model's variables and write every constraint over them.")
+    return _ignores_most_of(code, formulation)
 
 
 def _ignores_most_of(code: str, formulation) -> str | None:
