@@ -11,6 +11,9 @@ Each round runs named, timed stages (in `loop.phases` order, the default shown):
                          m programs sampled from the *current* generator on each formulation
     proposer_phase       (self-play only) the formulator proposes new puzzles; see selfplay.py
     validate             greedy formulator -> generator -> executor on the held-out slice
+    curriculum           (data.curriculum.enabled) raise the difficulty level when validation accuracy
+                         reaches the threshold and regenerate the training rows at it; the held-out
+                         slice stays the level-0 one, so val/accuracy stays comparable (curriculum.py)
     checkpoint           adapters + optimizer states + round counter
 
 and appends one record per round to `<out_dir>/metrics.jsonl`.
@@ -29,6 +32,7 @@ from typing import Any
 
 from l2l.errors import InputError
 from l2l.train import checkpoint
+from l2l.train.curriculum import Curriculum
 from l2l.train.data import load_rows, split_rows
 from l2l.train.grpo_config import grpo_args, phase_settings
 from l2l.train.metrics import MetricsLog, summarise_log_history
@@ -136,6 +140,11 @@ class BilevelRun:
 
         rows = load_rows(cfg.data, limit=cfg.loop.get("limit"), seed=int(cfg.seed), split=cfg.loop.get("split"))
         self.train_rows, self.val_rows = split_rows(rows, int(cfg.loop.val_size), seed=int(cfg.seed))
+        self.curriculum = Curriculum.from_config(cfg.data)  # None unless data.curriculum.enabled
+        if self.curriculum and self.ckpt and checkpoint.load_state(self.ckpt).get("curriculum"):
+            self.curriculum.load_state_dict(checkpoint.load_state(self.ckpt)["curriculum"])
+            if self.curriculum.level:
+                self.train_rows = self._curriculum_rows()
         self.metrics = MetricsLog(os.path.join(self.out_dir, "metrics.jsonl"), enabled=self.is_main)
         if self.ckpt and self.is_main:
             self._restore_metrics()
@@ -156,6 +165,11 @@ class BilevelRun:
             records.append(last)
         with open(self.metrics.path, "w") as f:
             f.writelines(json.dumps(m, default=str) + "\n" for m in records)
+
+    def _curriculum_rows(self) -> list[dict[str, Any]]:
+        """Training rows at the curriculum's current level (the validation rows stay as they are)."""
+        c = self.cfg
+        return self.curriculum.train_rows(c.data, c.loop.get("limit"), int(c.seed), int(c.loop.val_size), self.val_rows)
 
     def _make_optimizers(self) -> dict[str, Any]:
         import torch
@@ -352,6 +366,14 @@ class BilevelRun:
         if cfg.loop.validate_every and (r + 1) % int(cfg.loop.validate_every) == 0:
             with self.metrics.stage("validate"):
                 rec.update(self.validate())
+        if self.curriculum:
+            rec["curriculum/level"] = self.curriculum.level  # the level this round trained at
+            # Process 0's accuracy decides, so every process regenerates the same rows.
+            raised = "val/accuracy" in rec and self.curriculum.update(_from_main(rec["val/accuracy"]))
+            rec["curriculum/raised"] = int(raised)
+            if raised:
+                with self.metrics.stage("curriculum"):
+                    self.train_rows = self._curriculum_rows()
         tokens = sum(v for k, v in rec.items() if k.endswith("/completion_tokens"))
         train_s = sum(self.metrics.seconds.get(k, 0.0) for k in ("generator_phase", "formulator_phase", "proposer_phase"))
         rec["tokens_per_s"] = tokens / train_s if train_s else 0.0
@@ -360,6 +382,8 @@ class BilevelRun:
                 # The round's record rides in state.json too, so a kill between checkpoint and
                 # metrics write loses nothing (resume restores it).
                 extra = {"pool_size": len(self.pool), "record": {**rec, "seconds": dict(self.metrics.seconds)}}
+                if self.curriculum:
+                    extra["curriculum"] = self.curriculum.state_dict()
                 path = checkpoint.save_round(self.out_dir, r, self.policies, self.optimizers, extra)
                 if self.pool:
                     with open(os.path.join(path, "pool.jsonl"), "w") as f:

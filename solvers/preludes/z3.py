@@ -48,7 +48,10 @@ def _define(name, variable):
     import re
 
     base = re.sub(r"\W+", "_", str(name)).strip("_")
-    for alias in dict.fromkeys((base, base.lower())):
+    # Singular/plural too: the model declares "kiwis" and writes `kiwi`, or the reverse
+    # (measured on LogicalDeduction fruit puzzles).
+    number = base[:-1] if base.endswith("s") and len(base) > 2 else base + "s"
+    for alias in dict.fromkeys((base, base.lower(), number, number.lower())):
         if alias.isidentifier() and not keyword.iskeyword(alias):
             globals().setdefault(alias, variable)
 
@@ -138,6 +141,10 @@ class Puzzle:
             raise PuzzleError(f"p.Order() got the same object twice: {objects}")
         pos = Positions(objects, [self.Int(o, first, first + len(objects) - 1) for o in objects])
         self.solver.add(Distinct(*pos))
+        # `n` is the last position, so "second from the right" is written `== n - 1` as the
+        # formulation says it; the small models get n - k arithmetic wrong (measured: "the
+        # second-most expensive" of five became `== 2`).
+        globals().setdefault("n", first + len(objects) - 1)
         return pos
 
     def Choice(self, name, values):
