@@ -1,6 +1,9 @@
 """Solver backends: the prelude each program gets and what the warm workers pre-import.
 
-Adding a backend = one entry here plus `solvers/preludes/<name>.py`.
+Adding a backend = one entry here plus `solvers/preludes/<name>.py`. A prelude may also
+define `__program_transform__(source) -> ast.Module`: the sandbox then compiles each
+program of that backend through it (the z3 prelude uses it so that Python's `not`, `and`,
+`or` and chained comparisons work on z3 expressions).
 """
 
 from __future__ import annotations

@@ -419,6 +419,22 @@ def _print_program_traceback(exc: BaseException) -> None:
     sys.stderr.write("".join(lines))
 
 
+def _compile_program(source: str, namespace: dict | None):
+    """Compile the program, through its prelude's `__program_transform__(source) -> ast`
+    when the prelude defines one (the z3 prelude rewrites Python's boolean operators on z3
+    expressions). A SyntaxError the transform raises is the program's own; any other
+    failure of the transform falls back to the source as written."""
+    transform = namespace.get("__program_transform__") if namespace else None
+    if transform is not None:
+        try:
+            return compile(transform(source), "<program>", "exec")
+        except SyntaxError:
+            raise
+        except Exception:  # noqa: BLE001 - a helper's bug must not turn a valid program into an error
+            pass
+    return compile(source, "<program>", "exec")
+
+
 def _read_request(fd: int) -> dict | None:
     """The spare child's request: JSON up to EOF (the worker closes its end after writing)."""
     chunks = []
@@ -501,7 +517,7 @@ def _child(workdir: str, fds: tuple[int, int, int, int, int], uid: int | None, w
             raise RuntimeError(prelude_error)
         source = req["code"]
         try:
-            program = compile(source, "<program>", "exec")
+            program = _compile_program(source, namespace)
         except (SyntaxError, ValueError) as exc:  # ValueError: source contains NUL bytes
             record = {"kind": "syntax", "error": _describe(exc)}
             traceback.print_exception(type(exc), exc, None)

@@ -13,6 +13,8 @@ def test_answer_kind():
     assert answer_kind("q", ["A) True", "B) False", "C) Uncertain"]) == "truth"
     assert answer_kind("q", ["A) The owl is first.", "B) The crow is first."]) == "choice"
     assert answer_kind("q", None) == "value"
+    assert answer_kind("Question: Ann lies. Bo says Ann lies. Does Bo tell the truth?", None) == "truth"
+    assert answer_kind("Is it raining? Ann went out. Who went out?", None) == "value"
 
 
 def test_formulator_prompt_ends_with_the_question_and_shows_a_valid_example():
@@ -56,11 +58,15 @@ def test_worked_examples_run_to_their_stated_answers():
     ("A farm has 20 heads and 56 legs among hens and pigs. How many pigs are there?", None, "number"),
     ("In a race, Ann finished before Bob. Which is true?", ["A) Ann finished first.", "B) Bob finished first."], "choice"),
     ("All cats are animals. Tom is a cat. Is Tom an animal?", ["A) True", "B) False", "C) Unknown"], "truth"),
+    # Liar chains get a liar example whatever the answer form (the cue words are specific).
+    ("Question: Ann lies. Bo says Ann tells the truth. Does Bo tell the truth?", None, "speakers"),
+    ("Ann is a truth-teller. Bo says Ann lies. Which is true?", ["A) Bo is honest", "B) Bo is a liar"], "value|speakers"),
+    ("Ann lies. Bo claims Ann is honest. Does Bo tell the truth?", ["A) Yes", "B) No"], "speakers"),
 ])
 def test_pick_example_matches_structure_and_answer_kind(question, options, kind):
     from l2l.prompts import pick_example
 
-    assert pick_example(question, options)["kind"] == kind
+    assert pick_example(question, options)["kind"] in kind.split("|")
 
 
 def test_pick_example_respects_the_backend():

@@ -74,3 +74,23 @@ def test_smoke_trains_with_two_cpu_processes(qwen_tokenizer_dir, tmp_path):
         assert (out / "checkpoints" / "round-0000" / f"optim-{role}.pt").exists()
     assert json.loads((out / "checkpoints" / "round-0000" / "state.json").read_text())["round"] == 0
     assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["round-0000"]  # no stray .tmp dir
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("experiment, what", [("selfplay", "self-play"), ("sft_coldstart", "the SFT cold start")])
+def test_single_process_experiments_refuse_a_multi_process_launch(experiment, what, qwen_tokenizer_dir, tmp_path):
+    # Their data is generated outside TRL's trainers, identically by every process: refused up
+    # front with a clear message and exit code 2, before any model is loaded.
+    out = tmp_path / "run"
+    rc, stdout, stderr = launch(
+        f"+experiment={experiment}", "model=tiny", f"out_dir={out}", f"model.name_or_path={tmp_path / 'tiny'}",
+        f"model.tokenizer_source={qwen_tokenizer_dir}", timeout=300,
+    )
+    assert rc != 0
+    assert f"error: {what}" in stderr and "runs in one process" in stderr, stderr[-3000:]
+    # torchrun prints its own ChildFailedError traceback after the workers exit; what the workers
+    # themselves wrote before that must be the error line alone, with exit code 2
+    workers, _, launcher = stderr.partition("failed (exitcode")
+    assert "Traceback" not in workers, workers[-3000:]
+    assert launcher.startswith(": 2)"), launcher[:200]
+    assert not (tmp_path / "tiny").exists()

@@ -37,6 +37,10 @@ COT_ANSWER_RULES = {
 
 _TRUTH_WORDS = {"true", "false", "unknown", "uncertain", "yes", "no"}
 _OPTION_RE = re.compile(r"^\s*\(?([A-Z])[\)\.:]\s*(.*)$")
+# A question whose last sentence is a yes/no question ("Does Elanor tell the truth?").
+_YES_NO_RE = re.compile(
+    r"(?:^|[.?!:]\s+)(?:does|do|did|is|are|was|were|can|could|will|would|has|have|had|should|must)\b[^.?!]*\?\s*$",
+    re.IGNORECASE)
 
 
 @lru_cache(maxsize=None)
@@ -63,15 +67,16 @@ def option_text(option: str) -> str:
 
 
 def answer_kind(question: str, options: list[str] | None) -> str:
-    """'truth' when the options are truth values, 'choice' for other options, else 'value'.
+    """'truth' when the options are truth values or, without options, the question ends
+    in a yes/no question; 'choice' for other options; else 'value'.
 
-    >>> answer_kind("q", ["A) True", "B) False", "C) Unknown"])
-    'truth'
+    >>> answer_kind("q", ["A) True", "B) False", "C) Unknown"]), answer_kind("Ann lies. Does Ann lie?", None)
+    ('truth', 'truth')
     """
     if options:
         texts = {option_text(o).strip(". ").lower() for o in options}
         return "truth" if texts <= _TRUTH_WORDS else "choice"
-    return "value"
+    return "truth" if _YES_NO_RE.search(question.strip()) else "value"
 
 
 def format_problem(question: str, options: list[str] | None) -> str:
@@ -81,23 +86,32 @@ def format_problem(question: str, options: list[str] | None) -> str:
     return text
 
 
+def _words(text: str) -> str:
+    return " " + re.sub(r"[^a-z0-9,]+", " ", text.lower()).strip() + " "
+
+
 def _cue_hits(question: str, cues: list[str]) -> int:
-    text = " " + re.sub(r"[^a-z0-9,]+", " ", question.lower()) + " "
-    return sum(1 for cue in cues if f" {cue} " in text)
+    text = _words(question)
+    return sum(1 for cue in cues if _words(cue) in text)  # cues normalised alike: "truth-teller"
 
 
 def pick_example(question: str, options: list[str] | None, backend: str | None = None) -> dict[str, Any]:
     """The worked example most like the question: the same answer kind (choice / truth /
     value) first, then most of its cue words in the question (orderings, knights and
-    knaves, rules, arithmetic, ...). With `backend`, only examples written for that solver.
-    One close example helps a small model more than several loose ones (measured: with a
-    knights example, the 1.5B model modelled a shelf ordering as booleans)."""
+    knaves, rules, arithmetic, ...). An example marked `any_kind` (its cue words are
+    specific: knights, liars) beats the answer kind when two or more of them occur, so a
+    liar chain asked as a multiple choice still gets a liar example (with the rules
+    example that the answer kind alone picked, no program ran on 5 held-out knights_knaves
+    items). With `backend`, only examples written for that solver. One close example helps
+    a small model more than several loose ones (measured: with a knights example, the 1.5B
+    model modelled a shelf ordering as booleans)."""
     kind = answer_kind(question, options)
     pool = [ex for ex in examples() if backend is None or ex["backend"] == backend] or list(examples())
 
-    def score(ex: dict[str, Any]) -> tuple[int, int]:
-        same_kind = answer_kind(ex["question"], ex["options"]) == kind
-        return (same_kind, _cue_hits(question, ex.get("cues", [])))
+    def score(ex: dict[str, Any]) -> tuple[bool, bool, int]:
+        hits = _cue_hits(question, ex.get("cues", []))
+        specific = bool(ex.get("any_kind")) and hits >= 2
+        return (specific, answer_kind(ex["question"], ex["options"]) == kind, hits)
 
     return max(pool, key=score)  # max keeps the first of equals: file order breaks ties
 

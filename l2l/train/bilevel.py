@@ -109,6 +109,12 @@ class BilevelRun:
             # TRL builds the KL reference of a PeftModel from its adapter named "default"; shared mode names
             # its adapters after the roles. Use mode=separate for beta > 0.
             raise InputError("grpo.beta > 0 needs policies.mode=separate (TRL's KL reference expects one 'default' adapter)")
+        if self.world_size > 1 and ("proposer" in self.phases or str(cfg.get("mode", "grpo")) == "sft"):
+            # Proposals and rejection sampling are generated outside TRL's trainers, by every process
+            # alike; without sharding they would be duplicated per process. Refuse rather than waste it.
+            what = "self-play (the proposer phase)" if "proposer" in self.phases else "the SFT cold start"
+            raise InputError(f"{what} runs in one process; start it with `python train.py ...`, "
+                             f"not a {self.world_size}-process launch")
 
         if not cfg.resume and (checkpoint.latest(self.out_dir) or os.path.exists(os.path.join(self.out_dir, "metrics.jsonl"))):
             raise InputError(f"{self.out_dir} holds a previous run: pass resume=true to continue it, or choose another out_dir")

@@ -294,3 +294,137 @@ class Model:
             if self[pos[o]] == place:
                 return o
         raise PuzzleError(f"no object is at position {place}; positions are {[self[pos[o]] for o in names]}")
+
+
+# -- Python boolean operators on z3 expressions ------------------------------------
+# `not x`, `a and b`, `a or b` and `1 <= x <= 7` call bool() on a z3 expression, which z3
+# refuses ("Symbolic expressions cannot be cast to concrete Boolean values"); small models
+# write them constantly (measured: web-of-lies and LogicalDeduction programs failing only on
+# this). The sandbox passes each program's source through `__program_transform__` (when the
+# backend's prelude defines one) before compiling it: these operators become calls that
+# build Not/And/Or when an operand is a z3 Bool and keep Python's own semantics (short
+# circuit, returned operand) otherwise. Line numbers are kept, so errors still point at
+# the program's own lines.
+def __l2l_not__(v):
+    return Not(v) if isinstance(v, BoolRef) else not v
+
+
+def __l2l_boolop__(is_and, thunks):
+    """`and`/`or` over lazily evaluated operands; from the first z3 Bool on, all the
+    remaining operands are evaluated and combined with And/Or."""
+    value = True
+    for i, thunk in enumerate(thunks):
+        value = thunk()
+        if isinstance(value, BoolRef):
+            rest = [value] + [t() for t in thunks[i + 1:]]
+            rest = [v if isinstance(v, BoolRef) else BoolVal(bool(v)) for v in rest]
+            return And(*rest) if is_and else Or(*rest)
+        if i == len(thunks) - 1:
+            return value  # Python never tests the last operand: `1 and x` is x
+        if is_and and not value or not is_and and value:
+            return value
+    return value
+
+
+def __l2l_and__(*thunks):
+    return __l2l_boolop__(True, thunks)
+
+
+def __l2l_or__(*thunks):
+    return __l2l_boolop__(False, thunks)
+
+
+def __l2l_chain__(first, *pairs):
+    """`a < b <= c` (any chain of two or more comparisons): each operand evaluated once,
+    in order; Python's result unless a comparison gives a z3 Bool, then their And."""
+    import operator
+
+    left = first()
+    parts = []  # results so far: truthy Python values, then (from the first z3 Bool on) anything
+    symbolic = False
+    for op_name, thunk in zip(pairs[0::2], pairs[1::2]):
+        right = thunk()
+        r = getattr(operator, op_name)(left, right)
+        symbolic = symbolic or isinstance(r, BoolRef)
+        if not symbolic and len(parts) < len(pairs) // 2 - 1 and not r:
+            return r  # Python stops at the first false comparison (the last is returned as is)
+        parts.append(r)
+        left = right
+    if symbolic:
+        return And(*[r if isinstance(r, BoolRef) else BoolVal(bool(r)) for r in parts])
+    return parts[-1]
+
+
+def __program_transform__(source):
+    """Source -> AST with the operators above rewritten. Also fixes the one syntax slip that
+    follows from writing `not` in a formula, `x == not y` (-> `x == (not y)`), but only when
+    the program does not parse as written; other syntax errors are raised unchanged."""
+    import ast
+    import re
+
+    try:
+        tree = ast.parse(source, "<program>")
+    except SyntaxError as original:
+        fixed = re.sub(r"(==|!=)\s*not\s+([A-Za-z_][\w.]*(?:\[[^\]\n]*\])?(?:\([^()\n]*\))?)", r"\1 (not \2)", source)
+        if fixed == source:
+            raise
+        try:
+            tree = ast.parse(fixed, "<program>")
+        except SyntaxError:
+            raise original from None
+    ops = {ast.Lt: "lt", ast.LtE: "le", ast.Gt: "gt", ast.GtE: "ge", ast.Eq: "eq", ast.NotEq: "ne"}
+    no_args = ast.arguments(posonlyargs=[], args=[], vararg=None, kwonlyargs=[], kw_defaults=[], kwarg=None, defaults=[])
+    unsafe = (ast.NamedExpr, ast.Yield, ast.YieldFrom, ast.Await)
+
+    def thunk(node):
+        return ast.Lambda(args=no_args, body=node)
+
+    def call(name, args, like):
+        return ast.copy_location(ast.Call(func=ast.Name(id=name, ctx=ast.Load()), args=args, keywords=[]), like)
+
+    class Rewrite(ast.NodeTransformer):
+        # Lambdas cannot see names of an enclosing class body, so operators directly in a
+        # class body are left alone (`not` needs no lambda and is always rewritten).
+        def __init__(self):
+            self.in_class = [False]
+
+        def visit_ClassDef(self, node):
+            self.in_class.append(True)
+            self.generic_visit(node)
+            self.in_class.pop()
+            return node
+
+        def visit_FunctionDef(self, node):
+            self.in_class.append(False)
+            self.generic_visit(node)
+            self.in_class.pop()
+            return node
+
+        visit_AsyncFunctionDef = visit_FunctionDef
+
+        def _lazy_ok(self, node):
+            return not self.in_class[-1] and not any(isinstance(n, unsafe) for n in ast.walk(node))
+
+        def visit_UnaryOp(self, node):
+            self.generic_visit(node)
+            if isinstance(node.op, ast.Not):
+                return call("__l2l_not__", [node.operand], node)
+            return node
+
+        def visit_BoolOp(self, node):
+            self.generic_visit(node)
+            if not self._lazy_ok(node):
+                return node
+            name = "__l2l_and__" if isinstance(node.op, ast.And) else "__l2l_or__"
+            return call(name, [thunk(v) for v in node.values], node)
+
+        def visit_Compare(self, node):
+            self.generic_visit(node)
+            if len(node.ops) < 2 or not all(type(op) in ops for op in node.ops) or not self._lazy_ok(node):
+                return node
+            args = [thunk(node.left)]
+            for op, right in zip(node.ops, node.comparators):
+                args += [ast.Constant(ops[type(op)]), thunk(right)]
+            return call("__l2l_chain__", args, node)
+
+    return ast.fix_missing_locations(Rewrite().visit(tree))
