@@ -20,6 +20,7 @@ BIRDS = ["(A) The blue jay is the leftmost", "(B) The owl is the leftmost", "(C)
 LSAT = ["A) Fred, Juan", "B) Juan, Paul", "C) Juan, Marc, Paul", "D) Juan, Marc, Trisha", "E) Juan, Nita, Trisha"]
 DATES = ["(A) 12/11/1937", "(B) 12/25/1937", "(C) 01/04/1938"]
 COUNTS = ["A) 2", "B) 3", "C) 12"]
+KEVIN = ["A) Kevin is a knight", "B) Kevin is a knave"]
 SHAPES = ["(A) circle", "(B) heptagon", "(C) hexagon", "(D) kite"]
 
 # (text, options, expected)
@@ -58,6 +59,9 @@ WITH_OPTIONS = [
     ("Juan, Marc, Paul", LSAT, "C"),  # AR-LSAT list answers by exact text
     ("Juan", LSAT, None),  # a name in four options: ambiguous
     ("Juan, Paul", LSAT, "B"),  # exact list, not the longer list that contains it
+    ("Carol is a knight, Dave is a knave, Kevin is a knave", KEVIN, "B"),  # a whole assignment: one clause is one option
+    ("Juan, Marc, Paul, Trisha", LSAT, None),  # a longer list is not the option it starts like
+    ("Kevin is a knight and Carol is a knave", ["A) Kevin is a knight", "B) Carol is a knave"], None),  # two options hold: ambiguous
     ("12/25/1937", DATES, "B"),  # a date printed by a program
     ("1/4/1938", DATES, "C"),  # leading zeros do not matter
     ("3.0", COUNTS, "B"),  # numbers by value

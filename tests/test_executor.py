@@ -200,10 +200,94 @@ def test_order_helper_unpacks_indexes_and_reports_places():
     assert r.answer == "robin"
 
 
+ASSIGN_PROGRAM = textwrap.dedent("""
+    p = Puzzle()
+    ann, ben, cal = p.Assign("ann ben cal", ["the budget committee", "the events committee"])
+    assert (the_budget_committee, budget, events) == (1, 2 - 1, 2)  # full and head-word names
+    p.add(ann == ben)                      # groups can be shared, unlike p.Order's positions
+    p.add(p.size(budget) == 1, p.size("the events committee") == 2)
+    p.add(cal != events)
+    m = p.solve()
+    answer(f"{m[ann]} {m[ben]} {m[cal]}")
+""")
+
+
+def test_assign_helper_allows_shared_groups_and_counts_members():
+    r = execute(ASSIGN_PROGRAM, backend="z3")
+    assert r.status == "ok", r
+    assert r.answer == "2 2 1"
+
+
+def test_bare_clock_times_in_a_program_read_as_hours():
+    # `7am` is a Python syntax error; small models copy times unquoted from the formulation
+    code = textwrap.dedent("""
+        p = Puzzle()
+        visit = p.Int("visit", hour("5am"), 20)
+        p.add(Not(between(visit, "5am", 7am)), visit < 9pm)  # from 5am to 7am
+        p.add(Not(between(visit, 8am, "9pm")))
+        answer(p.choose({"A": between(visit, "5am", "7am"), "B": between(visit, 7am, 8am)}, mode="must"))
+    """)
+    r = execute(code, backend="z3")
+    assert (r.status, r.answer) == ("ok", "B"), r
+
+
+@pytest.mark.parametrize("code, error", [
+    # another syntax error remains after the fix: the original error is reported
+    ('x = 7am\nprint("at 7pm" 1)', "line 1: SyntaxError: invalid decimal literal"),
+    # nothing to fix on the failing line, and a time inside a string is never touched
+    ('print("8am")\ny = (', "line 2: SyntaxError: '(' was never closed"),
+])
+def test_clock_time_fix_leaves_other_syntax_errors_alone(code, error):
+    r = execute(code, backend="z3")
+    assert (r.status, r.error) == ("syntax_error", error)
+
+
+def test_pred_properties_read_as_calls_and_as_lookups():
+    # formulations write rules as `red(x) -> nice(x)`; programs that keep the call syntax must work
+    code = textwrap.dedent("""
+        p = Puzzle()
+        people = "bob gary"
+        red, nice = p.Pred("red", people), p.Pred("nice", people)
+        for x in ["bob", "gary"]:
+            p.add(Implies(red(x), nice[x]))
+        p.add(red(Bob))                    # individuals are also names, and case does not matter
+        answer(p.truth(nice("bob")) + " " + p.truth(nice[gary]))
+    """)
+    r = execute(code, backend="z3")
+    assert (r.status, r.answer) == ("ok", "True Unknown"), r
+
+
+@pytest.mark.parametrize("text, hours", [
+    ("8am", 8), ("4pm", 16), ("12pm", 12), ("12am", 0),  # noon and midnight are the 12-hour clock's traps
+    ("9 p.m.", 21), ("11:00AM", 11), ("noon", 12), ("midnight", 0), (7, 7),
+])
+def test_hour_reads_clock_times(text, hours):
+    r = execute(f"answer(hour({text!r}))", backend="z3")
+    assert (r.status, r.answer) == ("ok", str(hours)), r
+
+
+def test_between_finds_the_free_slot_of_a_schedule():
+    # BBH temporal_sequences shape: seen elsewhere 8am-12pm and 1pm-6pm, up at 8am, closed at 6pm
+    code = textwrap.dedent("""
+        p = Puzzle()
+        visit = p.Int("visit", hour("8am"), hour("6pm") - 1)
+        p.add(Not(between(visit, "8am", "12pm")), Not(between(visit, "1pm", "6pm")))
+        answer(p.choose({"A": between(visit, "8am", "12pm"), "B": between(visit, "12pm", "1pm")}, mode="must"))
+    """)
+    r = execute(code, backend="z3")
+    assert (r.status, r.answer) == ("ok", "B"), r
+
+
 @pytest.mark.parametrize("code, message", [
     ('p = Puzzle()\npos = p.Order("a b")\npos["c"]', "'c' is not one of the ordered objects"),
-    ('p = Puzzle()\np.Order("a b a")', "same object twice"),
+    ('p = Puzzle()\np.Order("a b a")', "same name twice"),
+    ('p = Puzzle()\na, b = p.Assign("a b", "x y")\np.size("z")', "'z' is not one of the groups ['x', 'y']"),
+    ('p = Puzzle()\np.size(1)', "call p.Assign first"),
     ('p = Puzzle()\npos = p.Order("a b")\np.add(pos[0] == 1)\np.solve().at(pos, 5)', "no object is at position 5"),
+    ('p = Puzzle()\nred = p.Pred("red", ["bob"])\nred["sam"]', "'sam' is not one of the individuals of 'red': ['bob']"),
+    ('hour("13pm")', "not a 12-hour clock time"),
+    ('hour("8:30am")', "not on the hour"),
+    ('hour("later")', "needs a clock time such as '8am'"),
 ])
 def test_order_helper_errors_name_the_mistake(code, message):
     r = execute(code, backend="z3")

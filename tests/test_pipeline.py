@@ -173,3 +173,15 @@ def test_no_hint_for_errors_it_does_not_recognise(error):
     from l2l.pipeline.solve import _hint
 
     assert _hint(error) is None
+
+
+def test_formulation_grammar_requires_at_least_one_variable_and_one_constraint():
+    # The schema reaches llama.cpp as a GBNF grammar; an empty list must not be derivable
+    # there, or the 1.5B model can close both lists at once and leave nothing to translate.
+    from llama_cpp.llama_grammar import json_schema_to_gbnf
+
+    from l2l.pipeline.formulator import FORMULATION_SCHEMA
+
+    rules = dict(line.split(" ::= ", 1) for line in json_schema_to_gbnf(json.dumps(FORMULATION_SCHEMA)).splitlines() if " ::= " in line)
+    assert rules["variables"].startswith('"[" space variables-item ')
+    assert rules["constraints"].startswith('"[" space string ')

@@ -56,7 +56,14 @@ def test_worked_examples_run_to_their_stated_answers():
     ("On a shelf there are three books. The red book is left of the blue book. Which book is in the middle?", None, "order"),
     ("Knights always tell the truth and knaves always lie. A says: 'B is a knave.' Who is a knight?", None, "value"),
     ("A farm has 20 heads and 56 legs among hens and pigs. How many pigs are there?", None, "number"),
+    # integer optimisation: without its own example the 1.5B model copied the arithmetic example's names
+    ("A shop sells pens at $2 profit and pads at $3. There are 40 hours; at most 10 pads can be sold. "
+     "What is the largest profit?", None, "optimum"),
+    ("They need no fewer than 18 units of vitamins. How many dollars must be spent at least?", None, "optimum"),
     ("In a race, Ann finished before Bob. Which is true?", ["A) Ann finished first.", "B) Bob finished first."], "choice"),
+    # free time slot (BBH temporal_sequences): with the shelf example the 1.5B model copied its book names
+    ("Today, Tom went to the zoo. Between what times could they have gone? Tom woke up at 5am. "
+     "Ann saw Tom at the gym from 5am to 7am.", ["A) 5am to 7am", "B) 7am to 9am"], "schedule"),
     ("All cats are animals. Tom is a cat. Is Tom an animal?", ["A) True", "B) False", "C) Unknown"], "truth"),
     # Liar chains get a liar example whatever the answer form (the cue words are specific).
     ("Question: Ann lies. Bo says Ann tells the truth. Does Bo tell the truth?", None, "speakers"),
@@ -69,8 +76,29 @@ def test_pick_example_matches_structure_and_answer_kind(question, options, kind)
     assert pick_example(question, options)["kind"] in kind.split("|")
 
 
+@pytest.mark.parametrize("question, options, helper", [
+    # grouping (AR-LSAT style): people share groups, so an ordering example would teach Distinct positions
+    ("Six members must each be placed on one of three committees. Pia and Nita cannot be in the same group. "
+     "Which one of the following must be true?", ["A) Pia serves on the budget committee", "B) Nita serves on it"], "p.Assign("),
+    ("Four students are each assigned to exactly one of two teams. Which one could be true?", ["A) x", "B) y"], "p.Assign("),
+    # ordering with options keeps the shelf example
+    ("On a shelf, the red book is left of the blue book. Which is leftmost?", ["A) red", "B) blue"], "p.Order("),
+])
+def test_pick_example_tells_grouping_from_ordering(question, options, helper):
+    from l2l.prompts import pick_example
+
+    assert helper in pick_example(question, options)["program"]
+
+
 def test_pick_example_respects_the_backend():
     from l2l.prompts import pick_example
 
     ex = pick_example("On a shelf, the red book is left of the blue book. Which is leftmost?", None, backend="sympy")
     assert ex["backend"] == "sympy"
+
+
+def test_pick_example_gives_z3_optimisation_questions_the_maximize_example():
+    from l2l.prompts import pick_example
+
+    ex = pick_example("How many dollars of profit can be earned at most?", None, backend="z3")
+    assert "p.maximize(" in ex["program"]

@@ -241,6 +241,17 @@ def _match_value(value: str, parsed: list[tuple[str, str]], exact_only: bool = F
     if len(inside) == 1:
         return inside[0] if _negation_ok(vt, dict(opt_tokens)[inside[0]]) else None
 
+    # 4b. A clause of the value is exactly one option: a program printed the whole assignment
+    #     ("Carol is a knight, Dave is a knave, Kevin is a knave") for "which is true about Kevin?"
+    #     (measured on synthetic knights-and-knaves). Clauses, not substrings: the list "Juan, Marc,
+    #     Paul, Trisha" must not select the option "Juan, Marc, Paul".
+    clauses = [_tokens(c) for c in re.split(r"[,;]|\band\b", value)]
+    whole = [L for L, ot in opt_tokens if any(ot == c for c in clauses)]
+    if len(clauses) > 1 and len(whole) == 1:
+        return whole[0]
+    if len(whole) > 1:
+        return None
+
     # 5. The option whose distinguishing words (those not shared by every option) the value names;
     #    the most specific such option wins, a tie is ambiguous.
     common = set.intersection(*(set(ot) for _, ot in opt_tokens)) if opt_tokens else set()

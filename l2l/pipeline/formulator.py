@@ -12,7 +12,9 @@ from l2l.types import MODEL_TYPES, Completion, Formulation, FormulationError
 
 # JSON schema handed to backends with constrained decoding (llama.cpp grammar, OpenAI
 # response_format, vLLM guided decoding). Kept permissive on strings: the grammar's job is
-# the shape; `Formulation.from_dict` does the semantic validation.
+# the shape; `Formulation.from_dict` does the semantic validation. minItems: without it the
+# 1.5B model sometimes closed both lists at once (`"variables": [], "constraints": []`, seen on
+# held-out temporal puzzles), which leaves the generator nothing to translate.
 FORMULATION_SCHEMA: dict = {
     "type": "object",
     "properties": {
@@ -30,8 +32,9 @@ FORMULATION_SCHEMA: dict = {
                 },
                 "required": ["name", "type", "domain"],
             },
+            "minItems": 1,
         },
-        "constraints": {"type": "array", "items": {"type": "string"}},
+        "constraints": {"type": "array", "items": {"type": "string"}, "minItems": 1},
         "objective": {"type": "string"},
     },
     "required": ["summary", "model_type", "variables", "constraints", "objective"],

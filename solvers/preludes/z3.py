@@ -3,6 +3,8 @@
 # common silent failures of small models (a missing statement that leaves several
 # solutions, a wrong statement that leaves none) become loud, repairable errors.
 # The model sees l2l/prompts/api_z3.md in its prompt, not this source.
+import re
+
 from z3 import *  # noqa: F401,F403
 
 
@@ -51,9 +53,52 @@ def _define(name, variable):
     # Singular/plural too: the model declares "kiwis" and writes `kiwi`, or the reverse
     # (measured on LogicalDeduction fruit puzzles).
     number = base[:-1] if base.endswith("s") and len(base) > 2 else base + "s"
-    for alias in dict.fromkeys((base, base.lower(), number, number.lower())):
+    for alias in dict.fromkeys((base, base.lower(), base[:1].upper() + base[1:], number, number.lower())):
         if alias.isidentifier() and not keyword.iskeyword(alias):
             globals().setdefault(alias, variable)
+
+
+def _names(objects, who):
+    """A list of distinct names from a list, or a string of names separated by commas, or by
+    spaces when it has no comma ("a, b c" keeps multi-word names like "blue jay")."""
+    if isinstance(objects, str):
+        objects = [o.strip() for o in objects.split(",")] if "," in objects else objects.split()
+    objects = [str(o) for o in objects if str(o).strip()]
+    if not objects:
+        raise PuzzleError(f"{who} needs at least one name")
+    if len(set(objects)) != len(objects):
+        raise PuzzleError(f"{who} got the same name twice: {objects}")
+    return objects
+
+
+_CLOCK = re.compile(r"^\s*(\d{1,2})(?::(\d{2}))?\s*([ap])\.?\s*m\.?\s*$", re.I)
+
+
+def hour(time):
+    """A clock time as an hour of the day, 0..24: hour("8am") == 8, hour("4pm") == 16,
+    hour("12pm") == 12, hour("12am") == 0; "noon" and "midnight" work, ints pass through.
+    Exists because small models convert "5pm" to 5 when they do it by hand."""
+    if isinstance(time, int) and not isinstance(time, bool):
+        return time
+    text = str(time).strip().lower()
+    if text in ("noon", "midday"):
+        return 12
+    if text == "midnight":
+        return 0
+    m = _CLOCK.match(text)
+    if not m:
+        raise PuzzleError(f"hour() needs a clock time such as '8am' or '4pm', got {time!r}")
+    h, minutes, half = int(m.group(1)), m.group(2), m.group(3).lower()
+    if not 1 <= h <= 12:
+        raise PuzzleError(f"hour(): {time!r} is not a 12-hour clock time")
+    if minutes and int(minutes) != 0:
+        raise PuzzleError(f"hour(): {time!r} is not on the hour; count in minutes with an Int instead")
+    return h % 12 + (12 if half == "p" else 0)
+
+
+def between(x, start, end):
+    """x lies in [start, end): between(visit, "8am", "12pm") is And(visit >= 8, visit < 12)."""
+    return And(x >= hour(start), x < hour(end))
 
 
 class Positions(list):
@@ -71,6 +116,24 @@ class Positions(list):
             except KeyError:
                 raise PuzzleError(f"{key!r} is not one of the ordered objects {list(self._by_name)}") from None
         return list.__getitem__(self, key)
+
+
+class Property(dict):
+    """{individual: Bool} from p.Pred(); red(x) works like red[x], because formulations write
+    rules as `red(x) -> nice(x)` and small models carry the call syntax into the program."""
+
+    def __init__(self, name, bools):
+        super().__init__(bools)
+        self.name = name
+
+    def __missing__(self, key):
+        for name in self:  # "Dave" for "dave"
+            if isinstance(key, str) and name.lower() == key.lower():
+                return self[name]
+        raise PuzzleError(f"{key!r} is not one of the individuals of {self.name!r}: {list(self)}")
+
+    def __call__(self, individual):
+        return self[individual]
 
 
 class Puzzle:
@@ -124,21 +187,17 @@ class Puzzle:
     def Pred(self, name, individuals):
         """A yes/no property of each named individual: returns {individual: Bool}.
         Use it for rule-and-fact problems: red = p.Pred("red", people); p.add(red["bob"])."""
-        return {x: self.Bool(f"{name}_{x}") for x in individuals}
+        individuals = _names(individuals, "p.Pred()")
+        for x in individuals:  # `cold(dave)` for `cold("dave")`: measured NameErrors on rule puzzles
+            _define(x, x)
+        return Property(name, {x: self.Bool(f"{name}_{x}") for x in individuals})
 
     def Order(self, objects, first=1):
         """Distinct integer positions first..first+n-1 for `objects` (a list, or a string of
         names separated by commas, or by spaces when it has no comma). Returns the position Ints as a list, so that
         `red, green = p.Order("red green")` reads like the puzzle; the list can also be
         indexed by object name (`pos["red"]`), the older style the worked examples used."""
-        if isinstance(objects, str):
-            # "a, b c" -> commas separate when present, so multi-word names ("blue jay") survive
-            objects = [o.strip() for o in objects.split(",")] if "," in objects else objects.split()
-        objects = [str(o) for o in objects if str(o).strip()]
-        if not objects:
-            raise PuzzleError("p.Order() needs at least one object")
-        if len(set(objects)) != len(objects):
-            raise PuzzleError(f"p.Order() got the same object twice: {objects}")
+        objects = _names(objects, "p.Order()")
         pos = Positions(objects, [self.Int(o, first, first + len(objects) - 1) for o in objects])
         self.solver.add(Distinct(*pos))
         # `n` is the last position, so "second from the right" is written `== n - 1` as the
@@ -146,6 +205,38 @@ class Puzzle:
         # second-most expensive" of five became `== 2`).
         globals().setdefault("n", first + len(objects) - 1)
         return pos
+
+    def Assign(self, objects, groups):
+        """Each of `objects` goes into exactly one of `groups` (committees, days, teams, shifts;
+        groups may hold several objects or none). Returns one Int per object, the number 1..k
+        of its group (a list, also indexable by name); each group's name is bound to its number,
+        so `ann == morning` and `ann != ben` read like the puzzle. `p.size(group)` counts members.
+        Measured: with only p.Order to copy, the 1.5B model wrote grouping puzzles (AR-LSAT style)
+        as orderings, with distinct positions that made "in the same group" impossible."""
+        import re
+
+        objects = _names(objects, "p.Assign()")
+        groups = _names(groups, "p.Assign()")
+        members = Positions(objects, [self.Int(o, 1, len(groups)) for o in objects])
+        for number, group in enumerate(groups, 1):
+            _define(group, number)
+            # "the budget committee" -> also `budget`: the model names a group by its head word
+            words = [w for w in re.split(r"\W+", group) if w and w.lower() != "the"]
+            if words:
+                _define(words[0], number)
+        self._members = list(getattr(self, "_members", [])) + list(members)
+        self._groups = dict(getattr(self, "_groups", {}), **{g: i for i, g in enumerate(groups, 1)})
+        return members
+
+    def size(self, group):
+        """How many objects of `p.Assign` are in `group` (its number or its name), a z3 Int."""
+        if isinstance(group, str):
+            if group not in getattr(self, "_groups", {}):
+                raise PuzzleError(f"{group!r} is not one of the groups {list(getattr(self, '_groups', {}))}")
+            group = self._groups[group]
+        if not getattr(self, "_members", None):
+            raise PuzzleError("p.size() counts the members of p.Assign(objects, groups); call p.Assign first")
+        return Sum([If(v == group, 1, 0) for v in self._members])
 
     def Choice(self, name, values):
         """A variable that takes one of `values` (strings or numbers); returns an Int index
@@ -356,9 +447,11 @@ def __l2l_chain__(first, *pairs):
 
 
 def __program_transform__(source):
-    """Source -> AST with the operators above rewritten. Also fixes the one syntax slip that
-    follows from writing `not` in a formula, `x == not y` (-> `x == (not y)`), but only when
-    the program does not parse as written; other syntax errors are raised unchanged."""
+    """Source -> AST with the operators above rewritten. Also fixes two syntax slips, only
+    when the program does not parse as written (other syntax errors are raised unchanged):
+    `x == not y` (-> `x == (not y)`), from writing `not` in a formula, and a bare clock time
+    such as `between(visit, "6pm", 7pm)` (-> `hour("7pm")`, on the lines the parser rejects),
+    from copying a formulation's times (measured: 2 of 5 tune temporal programs)."""
     import ast
     import re
 
@@ -366,11 +459,19 @@ def __program_transform__(source):
         tree = ast.parse(source, "<program>")
     except SyntaxError as original:
         fixed = re.sub(r"(==|!=)\s*not\s+([A-Za-z_][\w.]*(?:\[[^\]\n]*\])?(?:\([^()\n]*\))?)", r"\1 (not \2)", source)
-        if fixed == source:
-            raise
-        try:
-            tree = ast.parse(fixed, "<program>")
-        except SyntaxError:
+        lines = fixed.split("\n")
+        for _ in range(len(lines) + 1):
+            try:
+                tree = ast.parse("\n".join(lines), "<program>")
+                break
+            except SyntaxError as e:
+                i = (e.lineno or 0) - 1
+                line = lines[i] if 0 <= i < len(lines) else ""
+                clock = re.sub(r"(?<![\w\"'])(\d{1,2}(?::[0-5]\d)?\s?[ap]m)(?![\w\"'])", r'hour("\1")', line, flags=re.I)
+                if clock == line:
+                    raise original from None
+                lines[i] = clock
+        else:
             raise original from None
     ops = {ast.Lt: "lt", ast.LtE: "le", ast.Gt: "gt", ast.GtE: "ge", ast.Eq: "eq", ast.NotEq: "ne"}
     no_args = ast.arguments(posonlyargs=[], args=[], vararg=None, kwonlyargs=[], kw_defaults=[], kwarg=None, defaults=[])
