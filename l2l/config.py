@@ -25,6 +25,10 @@ class SolveConfig:
     programs_per_formulation: int = 1
     # Stop sampling once this many executed candidates agree (0 = always run all k x m).
     early_stop_agree: int = 2
+    # Fresh formulations tried one at a time (sampled) when no candidate produced an answer.
+    # A contradiction or several solutions usually come from a wrong formulation, which program
+    # repair cannot fix. Off by default: not yet measured on the benchmarks.
+    reformulations: int = 0
     # The first candidate is greedy; the rest are sampled at this temperature.
     sample_temperature: float = 0.8
     # Rounds that feed the solver's error back to the generator for a corrected program.

@@ -24,6 +24,7 @@ def run_cli(*args, stdin=b""):
         (["-"], b"\xff\xfe not utf8", "not UTF-8"),
         (["--file", "/nonexistent/q.txt"], b"", "cannot read /nonexistent/q.txt"),
         (["--samples", "0", "q"], b"", "at least 1"),
+        (["--reformulations", "-1", "q"], b"", "0 or more"),
     ],
 )
 def test_bad_input_exits_2_with_a_message(args, stdin, message):

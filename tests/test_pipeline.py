@@ -81,6 +81,31 @@ def test_formulation_repair_round_then_clear_error_when_no_json():
     assert len(model.calls) == 2  # one attempt, one repair round, no program written
 
 
+def test_reformulation_runs_only_when_nothing_answered_and_stops_at_the_first_answer():
+    # The first (greedy) formulation leads to a program with several solutions; repair is off,
+    # so only a fresh formulation can help.
+    model = by_stage([FORMULATION], [UNDER_CONSTRAINED, GOOD_PROGRAM])
+    result = Solver(SolveConfig(repair_rounds=0, reformulations=3), model).solve(QUESTION)
+    assert result.answer == "A is a knight, B is a knave" and result.status == "solved"
+    assert len(result.candidates) == 2  # stopped after the first answer, 2 of 3 retries unused
+    assert "several solutions" in result.candidates[0].error
+    formulator_temps = [params.temperature for msgs, params in model.calls if "Python program" not in msgs[0]["content"]]
+    assert formulator_temps[0] == 0.0 and formulator_temps[-1] > 0  # the retry is sampled, not greedy again
+
+
+def test_reformulation_costs_nothing_when_the_first_candidate_answers():
+    model = by_stage([FORMULATION], [GOOD_PROGRAM])
+    result = Solver(SolveConfig(reformulations=2), model).solve(QUESTION)
+    assert result.status == "solved" and len(result.candidates) == 1
+    assert len(model.calls) == 2  # one formulation, one program
+
+
+def test_without_reformulation_the_failure_is_reported():
+    model = by_stage([FORMULATION], [UNDER_CONSTRAINED, GOOD_PROGRAM])
+    result = Solver(SolveConfig(repair_rounds=0, reformulations=0), model).solve(QUESTION)
+    assert result.status == "no_answer" and len(result.candidates) == 1
+
+
 def test_program_that_never_prints_an_answer():
     silent = "```python\na = b = 1  # uses the model's names, so it runs, but prints no ANSWER line\nprint(a + b)\n```"
     model = by_stage([FORMULATION], [silent])

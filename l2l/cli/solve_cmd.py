@@ -20,6 +20,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--formulator-model", help="model for the formulation stage only")
     p.add_argument("--generator-model", help="model for the program stage only")
     p.add_argument("--samples", "-n", type=int, help="candidates to sample and vote over (formulations, one program each)")
+    p.add_argument("--reformulations", type=int, help="fresh formulations to try, one at a time, when no candidate answered")
     p.add_argument("--programs", type=int, help="programs per formulation")
     p.add_argument("--repair-rounds", type=int, help="times a failed program is sent back with its error")
     p.add_argument("--timeout", type=float, help="seconds each program may run")
@@ -68,6 +69,8 @@ def _overrides(args: argparse.Namespace) -> dict:
         o["generator_model"] = args.generator_model
     if args.samples is not None:
         o["formulations"] = args.samples
+    if args.reformulations is not None:
+        o["reformulations"] = args.reformulations
     if args.programs is not None:
         o["programs_per_formulation"] = args.programs
     if args.repair_rounds is not None:
@@ -120,6 +123,10 @@ def run(args: argparse.Namespace) -> int:
             from l2l.errors import InputError
 
             raise InputError("--samples and --programs must be at least 1")
+        if config.reformulations < 0:
+            from l2l.errors import InputError
+
+            raise InputError("--reformulations must be 0 or more")
         question = read_question(args, config.max_question_chars)
         from l2l.pipeline.solve import build_solver, validate_question
 

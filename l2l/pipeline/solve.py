@@ -133,6 +133,19 @@ class Solver:
         cand.repairs = repairs
         return cand
 
+    def _formulation_candidates(self, question: str, options, i: int, m: int, ledger: _Ledger):
+        """Formulation number i (greedy for 0, sampled after), then its m program candidates,
+        yielded one by one so the caller can stop early."""
+        c = self.config
+        t = time.perf_counter()
+        f_attempt = formulate(self.formulator, question, options, self._params(i, c.formulation_max_tokens), coverage=c.coverage_repair)
+        ledger.add("formulation", time.perf_counter() - t, f_attempt.completions)
+        if f_attempt.formulation is None:
+            yield Candidate(None, None, None, error=f"formulator: {f_attempt.error}")
+            return
+        for j in range(m):
+            yield self._program_candidate(question, options, f_attempt.formulation, i * m + j, ledger)
+
     def solve(self, question: str, options: list[str] | None = None) -> SolveResult:
         c = self.config
         question = validate_question(question, c.max_question_chars)
@@ -141,23 +154,24 @@ class Solver:
         t_start = time.perf_counter()
         total = max(1, c.formulations) * max(1, c.programs_per_formulation)
         done = False
-        for i in range(max(1, c.formulations)):
-            self.progress(f"formulating ({i + 1}/{max(1, c.formulations)})")
-            t = time.perf_counter()
-            f_attempt = formulate(self.formulator, question, options, self._params(i, c.formulation_max_tokens), coverage=c.coverage_repair)
-            ledger.add("formulation", time.perf_counter() - t, f_attempt.completions)
-            if f_attempt.formulation is None:
-                candidates.append(Candidate(None, None, None, error=f"formulator: {f_attempt.error}"))
-                continue
-            for j in range(max(1, c.programs_per_formulation)):
-                index = i * max(1, c.programs_per_formulation) + j
-                candidates.append(self._program_candidate(question, options, f_attempt.formulation, index, ledger))
+        k, m = max(1, c.formulations), max(1, c.programs_per_formulation)
+        for i in range(k):
+            self.progress(f"formulating ({i + 1}/{k})")
+            for cand in self._formulation_candidates(question, options, i, m, ledger):
+                candidates.append(cand)
                 v = vote([x.answer for x in candidates])
                 if total > 1 and c.early_stop_agree and v.top_count >= c.early_stop_agree:
                     done = True
                     break
             if done:
                 break
+        # Only when nothing answered: a fresh (sampled) formulation, one at a time, stopping at
+        # the first answer, so a solved question costs nothing extra.
+        for r in range(max(0, c.reformulations)):
+            if any(x.answer is not None for x in candidates):
+                break
+            self.progress(f"reformulating ({r + 1}/{c.reformulations})")
+            candidates.extend(self._formulation_candidates(question, options, k + r, m, ledger))
         v = vote([x.answer for x in candidates])
         ledger.timings["total"] = time.perf_counter() - t_start
         error = None
