@@ -33,6 +33,9 @@ class SolveConfig:
     sample_temperature: float = 0.8
     # Rounds that feed the solver's error back to the generator for a corrected program.
     repair_rounds: int = 1
+    # Keep the worked example in the repair conversation (False: drop it, so the repaired
+    # program cannot copy the example's names).
+    repair_with_example: bool = True
     # Ask the formulator once more when its constraints leave out statements of the problem.
     coverage_repair: bool = True
     # Sandbox limits per program.

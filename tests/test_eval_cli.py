@@ -54,6 +54,15 @@ def test_set_overrides_reach_the_pipeline_config(l2l_eval, tmp_path):
     assert summary["config"]["repair_rounds"] == 0 and summary["accuracy"] == 0.25  # q3 no longer repaired
 
 
+def test_boolean_settings_are_parsed_not_passed_as_strings(l2l_eval, tmp_path):
+    # "false" as a string would be truthy and silently leave the setting on.
+    data = tiny_dataset(tmp_path)
+    assert l2l_eval("eval", "-d", data, "--method", "cot", "--set", "repair_with_example=false",
+                    "--set", "coverage_repair=No", "--out", tmp_path / "b", "-q") == 0
+    config = json.loads((tmp_path / "b" / "summary.json").read_text())["config"]
+    assert config["repair_with_example"] is False and config["coverage_repair"] is False
+
+
 @pytest.mark.parametrize(
     "argv,message",
     [
@@ -62,6 +71,7 @@ def test_set_overrides_reach_the_pipeline_config(l2l_eval, tmp_path):
         (["eval", "--dataset", "{data}", "--method", "cot", "--samples", "3", "--out", "{tmp}/x"], "l2l_vote only"),
         (["eval", "--dataset", "{data}", "--method", "cot", "--set", "nonsense=1", "--out", "{tmp}/x"], "--set"),
         (["eval", "--dataset", "{data}", "--method", "cot", "--set", "timeout_s=soon", "--out", "{tmp}/x"], "not a valid"),
+        (["eval", "--dataset", "{data}", "--method", "cot", "--set", "coverage_repair=maybe", "--out", "{tmp}/x"], "not a valid"),
         (["eval", "--compare", "{tmp}"], "no summary.json"),
         (["eval", "--compare", "{tmp}", "--method", "cot"], "only output folders"),
     ],

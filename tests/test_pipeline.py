@@ -66,6 +66,18 @@ def test_repair_round_sends_the_solver_error_back_and_uses_the_fix():
     assert "several solutions" in repair_prompt  # the helper's message reached the model
 
 
+@pytest.mark.parametrize("keep", [True, False])
+def test_repair_keeps_or_drops_the_worked_example(keep):
+    model = by_stage([FORMULATION], [UNDER_CONSTRAINED, GOOD_PROGRAM])
+    result = Solver(SolveConfig(repair_rounds=1, repair_with_example=keep), model).solve(QUESTION)
+    assert result.answer == "A is a knight, B is a knave"
+    first, repair = [msgs for msgs, _ in model.calls if "Python program" in msgs[0]["content"]]
+    assert len(first) == 4  # system, example question, example program, this problem
+    assert len(repair) == (6 if keep else 4)
+    assert repair[1]["content"] == (first[1]["content"] if keep else first[3]["content"])
+    assert "several solutions" in repair[-1]["content"] and UNDER_CONSTRAINED.split("```python")[1][:40] in repair[-2]["content"]
+
+
 def test_without_repair_the_non_unique_model_is_reported_not_guessed():
     model = by_stage([FORMULATION], [UNDER_CONSTRAINED])
     result = Solver(SolveConfig(repair_rounds=0), model).solve(QUESTION)

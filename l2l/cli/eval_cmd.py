@@ -54,6 +54,12 @@ def _config(args: argparse.Namespace):
         try:
             if value.lower() in ("none", "null") and "None" in t:
                 overrides[key] = None
+            elif t.startswith("bool"):
+                # A bare string would be truthy: "false" must become False, anything unclear an error.
+                words = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+                if value.strip().lower() not in words:
+                    raise ValueError(value)
+                overrides[key] = words[value.strip().lower()]
             elif t.startswith("int"):
                 overrides[key] = int(value)
             elif t.startswith("float"):

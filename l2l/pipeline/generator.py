@@ -18,6 +18,8 @@ class ProgramAttempt:
     messages: list[Message]
     error: str | None = None
     completions: list[Completion] = field(default_factory=list)
+    # Messages after the system prompt that hold the worked example (0: none).
+    example_turns: int = 0
 
 
 def _attempt(backend: ChatBackend, messages: list[Message], solver_backend: str, params: GenerationParams) -> ProgramAttempt:
@@ -33,7 +35,9 @@ def _attempt(backend: ChatBackend, messages: list[Message], solver_backend: str,
 def write_program(backend: ChatBackend, question: str, formulation: Formulation, options: list[str] | None, params: GenerationParams) -> ProgramAttempt:
     """One program for one formulation; the solver backend follows the formulation's model type."""
     messages = generator_messages(question, formulation, options)
-    return _attempt(backend, messages, formulation.backend, params)
+    attempt = _attempt(backend, messages, formulation.backend, params)
+    attempt.example_turns = 2  # the example's question and program
+    return attempt
 
 
 def write_program_one_stage(backend: ChatBackend, question: str, options: list[str] | None, params: GenerationParams, solver_backend: str = "z3") -> ProgramAttempt:
@@ -41,9 +45,14 @@ def write_program_one_stage(backend: ChatBackend, question: str, options: list[s
     return _attempt(backend, program_messages(question, options, solver_backend), solver_backend, params)
 
 
-def repair_program(backend: ChatBackend, previous: ProgramAttempt, error: str, params: GenerationParams) -> ProgramAttempt:
+def repair_program(backend: ChatBackend, previous: ProgramAttempt, error: str, params: GenerationParams, keep_example: bool = True) -> ProgramAttempt:
     """A corrected program, given the previous attempt and what went wrong when it ran."""
     code = previous.program.code if previous.program else previous.raw
     solver_backend = previous.program.backend if previous.program else "z3"
-    messages = repair_messages(previous.messages, code, error)
+    history = previous.messages
+    if not keep_example and previous.example_turns:
+        # Measured on LogicalDeduction: with the example still in the conversation, the
+        # repaired program often declared the example's objects instead of the problem's.
+        history = history[:1] + history[1 + previous.example_turns:]
+    messages = repair_messages(history, code, error)
     return _attempt(backend, messages, solver_backend, replace(params, temperature=0.0))

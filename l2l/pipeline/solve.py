@@ -128,7 +128,7 @@ class Solver:
             self.progress(f"repairing program {index + 1}")
             t = time.perf_counter()
             feedback = cand.error if execution is None or execution.ok else _feedback(execution, attempt.program.code, formulation)
-            attempt = repair_program(self.generator, attempt, feedback, self._params(index, c.program_max_tokens))
+            attempt = repair_program(self.generator, attempt, feedback, self._params(index, c.program_max_tokens), keep_example=c.repair_with_example)
             ledger.add("generation", time.perf_counter() - t, attempt.completions)
         cand.repairs = repairs
         return cand
