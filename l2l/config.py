@@ -27,7 +27,8 @@ class SolveConfig:
     early_stop_agree: int = 2
     # Fresh formulations tried one at a time (sampled) when no candidate produced an answer.
     # A contradiction or several solutions usually come from a wrong formulation, which program
-    # repair cannot fix. Off by default: not yet measured on the benchmarks.
+    # repair cannot fix. Off by default: on 20 LogicalDeduction items it turned 8/20 into 9/20,
+    # and items that needed it took 66-184 s instead of ~30 (bench/results/eval_logicaldeduction.md).
     reformulations: int = 0
     # The first candidate is greedy; the rest are sampled at this temperature.
     sample_temperature: float = 0.8

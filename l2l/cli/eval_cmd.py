@@ -57,9 +57,10 @@ def _config(args: argparse.Namespace):
             elif t.startswith("bool"):
                 # A bare string would be truthy: "false" must become False, anything unclear an error.
                 words = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
-                if value.strip().lower() not in words:
+                word = value.strip().lower()
+                if word not in words:
                     raise ValueError(value)
-                overrides[key] = words[value.strip().lower()]
+                overrides[key] = words[word]
             elif t.startswith("int"):
                 overrides[key] = int(value)
             elif t.startswith("float"):

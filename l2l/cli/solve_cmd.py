@@ -115,17 +115,13 @@ def _print_account(result, show_program: bool, out) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from l2l.config import SolveConfig
-    from l2l.errors import L2LError
+    from l2l.errors import InputError, L2LError
 
     try:
         config = SolveConfig().update(**_overrides(args))
         if config.formulations < 1 or config.programs_per_formulation < 1:
-            from l2l.errors import InputError
-
             raise InputError("--samples and --programs must be at least 1")
         if config.reformulations < 0:
-            from l2l.errors import InputError
-
             raise InputError("--reformulations must be 0 or more")
         question = read_question(args, config.max_question_chars)
         from l2l.pipeline.solve import build_solver, validate_question

@@ -152,9 +152,9 @@ class Solver:
         ledger = _Ledger()
         candidates: list[Candidate] = []
         t_start = time.perf_counter()
-        total = max(1, c.formulations) * max(1, c.programs_per_formulation)
-        done = False
         k, m = max(1, c.formulations), max(1, c.programs_per_formulation)
+        total = k * m
+        done = False
         for i in range(k):
             self.progress(f"formulating ({i + 1}/{k})")
             for cand in self._formulation_candidates(question, options, i, m, ledger):
