@@ -16,12 +16,12 @@ from solvers.registry import SOLVER_BACKENDS, SolverBackend
 from solvers.result import STATUSES, ExecutionResult, parse_answer
 
 if TYPE_CHECKING:
-    from solvers.executor import execute, execute_many, sandbox_info, shutdown
+    from solvers.executor import allow_unsafe_exec, execute, execute_many, sandbox_info, sandbox_summary, shutdown
 
-__all__ = ["SOLVER_BACKENDS", "STATUSES", "ExecutionResult", "SolverBackend", "execute", "execute_many",
-           "parse_answer", "sandbox_info", "shutdown"]
+__all__ = ["SOLVER_BACKENDS", "STATUSES", "ExecutionResult", "SolverBackend", "allow_unsafe_exec", "execute",
+           "execute_many", "parse_answer", "sandbox_info", "sandbox_summary", "shutdown"]
 
-_LAZY = {"execute", "execute_many", "sandbox_info", "shutdown"}
+_LAZY = {"allow_unsafe_exec", "execute", "execute_many", "sandbox_info", "sandbox_summary", "shutdown"}
 
 
 def __getattr__(name: str):

@@ -17,10 +17,18 @@ When privileged, each worker is PID 1 of its own PID namespace and dies with the
 (`_Spawner`): nothing a program starts outlives its worker or the caller, even if both are
 SIGKILLed; a later pool removes the work directories such a caller left in $TMPDIR.
 
+Honest status: `sandbox_info()` reports the layers the workers could activate and, under
+"gaps", what a program can still do on this machine because a layer is missing; the first
+program of a process prints the gaps on stderr. When no layer beyond the Python audit hook
+is active (no Landlock, no seccomp, no namespace, not root), `execute` refuses to run
+anything (SandboxUnavailable) unless `allow_unsafe_exec()` was called (`l2l solve
+--unsafe-exec`, `unsafe_exec: true` in the pipeline config) or L2L_UNSAFE_EXEC=1 is set.
+
 Knobs (environment): L2L_SANDBOX_WORKERS (programs at once = workers per kind, default:
-number of CPUs), L2L_SANDBOX_UNPRIVILEGED=1 (skip namespaces/uid switch even as root; for
-testing the fallback), L2L_SANDBOX_PREFORK=0 (fork on demand instead of keeping a
-spare child ready; for benchmarking it).
+number of CPUs), L2L_SANDBOX_UNPRIVILEGED=1 (as root: run the workers through the non-root
+path as a real unprivileged uid -- no namespaces of root, no uid switch -- to test it; never
+runs programs as root), L2L_SANDBOX_PREFORK=0 (fork on demand instead of keeping a spare
+child ready; for benchmarking it), L2L_UNSAFE_EXEC=1 (see above).
 """
 
 from __future__ import annotations
@@ -56,7 +64,69 @@ _WORKROOT_PREFIX = "l2l-sandbox-"  # + caller pid + "-": lets a later pool remov
 
 
 class SandboxUnavailable(RuntimeError):
-    """A sandbox worker could not be started (its stderr tail is in the message)."""
+    """A sandbox worker could not be started (its stderr tail is in the message), or the
+    machine offers no isolation and unsafe execution was not allowed."""
+
+
+_UNSAFE_EXEC: bool | None = None  # None: follow L2L_UNSAFE_EXEC
+_WARNED = False
+
+
+def allow_unsafe_exec(allowed: bool = True) -> None:
+    """Run programs even where no isolation layer beyond the Python audit hook is available
+    (`l2l solve --unsafe-exec`). Programs then run with the full rights of this user: they
+    can read and change the user's files and use the network, and the Python layer stops
+    only programs that do not try (ctypes bypasses it)."""
+    global _UNSAFE_EXEC
+    _UNSAFE_EXEC = bool(allowed)
+
+
+def unsafe_exec_allowed() -> bool:
+    if _UNSAFE_EXEC is not None:
+        return _UNSAFE_EXEC
+    return os.environ.get("L2L_UNSAFE_EXEC", "").lower() in ("1", "true", "yes")
+
+
+def assess(info: dict) -> dict:
+    """Which layers a worker report shows active, and what each missing one leaves open.
+
+    >>> assess({"landlock": 7, "landlock_scope": True, "seccomp": True})["gaps"]
+    []
+    """
+    layers = []
+    if info.get("landlock"):
+        layers.append(f"landlock (ABI {info['landlock']}: files"
+                      + (", TCP" if info.get("landlock_tcp") else "")
+                      + (", signals and abstract sockets across domains" if info.get("landlock_scope") else "") + ")")
+    if info.get("seccomp"):
+        layers.append("seccomp (no sockets, ptrace, bpf, io_uring, namespaces, exec; one process per program)")
+    for key, name in (("net_namespace", "network namespace"), ("mount_namespace", "read-only mount namespace"),
+                      ("pid_namespace", "PID namespace"), ("uid_switch", "a uid per worker")):
+        if info.get(key):
+            layers.append(name)
+    layers.append("python audit hook")
+    root_fs = info.get("mount_namespace") and info.get("uid_switch")
+    gaps = []
+    if not info.get("landlock"):
+        why = info.get("landlock_error") or "not available"
+        if root_fs:
+            gaps.append(f"files: no Landlock ({why}): programs can read every world-readable file (the repository, "
+                        "../shared benchmarks with their gold answers); writes are stopped by read-only mounts")
+        else:
+            gaps.append(f"files: no Landlock ({why}): programs can read every file this user can read (the "
+                        "repository, ../shared benchmarks, ~/.ssh) and only the Python layer, which ctypes "
+                        "bypasses, stops writes outside their directory")
+    elif not info.get("landlock_scope") and not info.get("uid_switch"):
+        gaps.append(f"signals: Landlock ABI {info.get('landlock')} < 6 and no uid switch: programs may signal "
+                    "other processes of this user")
+    if not info.get("seccomp"):
+        gaps.append(f"syscalls: no seccomp filter ({info.get('seccomp_error') or 'not available'}): programs may "
+                    "start processes, so memory is capped per process only, and call ptrace, bpf or io_uring")
+        if not info.get("net_namespace"):
+            gaps.append("network: open (no seccomp filter and no network namespace)")
+    kernel = [k for k in ("landlock", "seccomp", "net_namespace", "mount_namespace", "uid_switch") if info.get(k)]
+    return {"layers": layers, "gaps": gaps, "isolated": bool(kernel),
+            "gold_hidden": bool(info.get("landlock"))}
 
 
 def _minimal_env() -> dict[str, str]:
@@ -183,6 +253,8 @@ class _Worker:
 
     def start(self) -> None:
         self.workroot = tempfile.mkdtemp(prefix=f"{_WORKROOT_PREFIX}{os.getpid()}-")
+        if self.uid is not None and os.environ.get("L2L_SANDBOX_UNPRIVILEGED") == "1":
+            os.chown(self.workroot, self.uid, self.uid)  # the worker drops to this uid for good
         self.errlog = tempfile.TemporaryFile()
         # `--caller <pid>` is inherited by every process the worker forks (they share its argv),
         # so `ps` shows which caller a sandbox process belongs to.
@@ -233,7 +305,7 @@ class _Worker:
             try:
                 info = self._recv(READY_TIMEOUT_S)
                 # The worker only knows its pid inside its namespace (1); report the caller's view.
-                self.info = {**info, "pid": self.proc.pid}
+                self.info = {**info, "pid": self.proc.pid, **assess(info)}
             except (TimeoutError, _WorkerLost) as exc:
                 tail = self._stderr_tail()
                 self.stop()
@@ -248,7 +320,7 @@ class _Worker:
             return ""
 
     def run(self, request: dict) -> dict:
-        self.ensure_ready()
+        _check_isolation(self.ensure_ready())
         self._send(request)
         return self._recv(float(request["timeout_s"]) + HARD_MARGIN_S)
 
@@ -288,6 +360,21 @@ class _Worker:
             shutil.rmtree(self.workroot, ignore_errors=True)
             self.workroot = None
         self.info = None
+
+
+def _check_isolation(info: dict) -> None:
+    """Refuse to run programs without isolation (unless allowed); say once what is weak."""
+    global _WARNED
+    if not info.get("isolated") and not unsafe_exec_allowed():
+        raise SandboxUnavailable(
+            "refusing to run generated code: no isolation layer beyond the Python audit hook is available "
+            "on this machine (no Landlock, no seccomp filter, no namespaces, not root), so a program would run "
+            "with all of this user's rights (files, network, other processes). Pass --unsafe-exec (or set "
+            "unsafe_exec=true; L2L_UNSAFE_EXEC=1) to run it anyway; `l2l doctor` shows what is missing.")
+    if info.get("gaps") and not _WARNED:
+        _WARNED = True
+        sys.stderr.write("l2l: warning: the program sandbox is weaker on this machine ("
+                         + "; ".join(info["gaps"]) + "). `l2l doctor` shows the details.\n")
 
 
 def _now() -> float:
@@ -475,10 +562,11 @@ os.register_at_fork(after_in_child=_forget_pool_in_child)
 
 
 def sandbox_info() -> dict:
-    """Which isolation layers the workers have active (starts the pool if needed).
+    """Which isolation layers the workers have active (starts the pool if needed): the
+    worker's raw report plus `assess()`'s "layers", "gaps", "isolated" and "gold_hidden".
 
     >>> sorted(sandbox_info())  # doctest: +ELLIPSIS
-    [...'mount_namespace', 'net_namespace', ...'privileged', ...'uid_switch'...]
+    [...'gaps', ...'landlock', ...'layers', ...'mount_namespace', 'net_namespace', ...'seccomp'...]
     """
     g = _get_pool().group(())
     w = g.idle.get()
@@ -486,6 +574,21 @@ def sandbox_info() -> dict:
         return dict(w.ensure_ready())
     finally:
         g.idle.put(w)
+
+
+def sandbox_summary() -> dict:
+    """The short account `l2l solve --json` reports as "sandbox".
+
+    >>> sorted(sandbox_summary())
+    ['gaps', 'gold_hidden', 'layers', 'mode', 'unsafe_exec']
+    """
+    try:
+        info = sandbox_info()
+    except SandboxUnavailable as exc:
+        return {"mode": None, "layers": [], "gaps": [str(exc)], "gold_hidden": False, "unsafe_exec": False}
+    mode = "root" if info.get("privileged") else "root, as an unprivileged uid" if info.get("as_user") else "user"
+    return {"mode": mode, "layers": info["layers"], "gaps": info["gaps"], "gold_hidden": info["gold_hidden"],
+            "unsafe_exec": not info["isolated"] and unsafe_exec_allowed()}
 
 
 
@@ -510,9 +613,13 @@ def _classify(reply: dict, timeout_s: float) -> ExecutionResult:
     violations = rec.get("violations") or []
     result = ExecutionResult(status="runtime_error", answer=answer, stdout=stdout, stderr=stderr,
                              elapsed_s=float(reply.get("elapsed_s", 0.0)),
-                             returncode=code if code is not None else (-sig if sig else None))
+                             returncode=code if code is not None else (-sig if sig else None),
+                             solver_events=list(reply.get("solver_events") or []))
     tail = stderr[-2000:]
-    if reply.get("timed_out") or sig == signal.SIGXCPU or (
+    if reply.get("confine_failed"):
+        result.status, result.error = "runtime_error", f"sandbox error: {stderr.strip()[-300:]}"
+        result.answer = None
+    elif reply.get("timed_out") or sig == signal.SIGXCPU or (
         sig == signal.SIGKILL and reply.get("cpu_s", 0) >= max(1.0, timeout_s)
     ):
         result.status, result.error = "timeout", f"timed out after {timeout_s:g}s"

@@ -6,7 +6,7 @@ pulling in the executor or any solver library.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 Status = Literal["ok", "syntax_error", "runtime_error", "timeout", "memory", "no_answer", "blocked"]
@@ -31,6 +31,10 @@ class ExecutionResult:
     elapsed_s: float = 0.0
     returncode: int | None = None
     error: str | None = None  # one-line human explanation for non-ok statuses
+    # What the prelude's solver helpers reported, in call order (e.g. {"call": "solve", "ok": True,
+    # "verdict": "unique"}, {"call": "answer", "text": "B"}): written by the sandbox on a channel
+    # the program's own code cannot write to (solvers/sandbox.py, "The record"); at most 200.
+    solver_events: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -41,7 +45,9 @@ class ExecutionResult:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "ExecutionResult":
-        return cls(**{k: d.get(k) for k in cls.__dataclass_fields__ if k in d})
+        kwargs = {k: d.get(k) for k in cls.__dataclass_fields__ if k in d}
+        kwargs["solver_events"] = [dict(e) for e in kwargs.get("solver_events") or []]
+        return cls(**kwargs)
 
 
 def parse_answer(stdout: str) -> str | None:

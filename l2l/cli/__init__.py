@@ -14,6 +14,7 @@ COMMANDS: dict[str, str] = {
     "eval": "l2l.cli.eval_cmd",
     "generate": "l2l.cli.generate_cmd",
     "models": "l2l.cli.models_cmd",
+    "doctor": "l2l.cli.doctor_cmd",
 }
 
 
