@@ -40,8 +40,10 @@ def report(out_dir: Path, command: str | None, wall_s: float | None) -> str:
         sec = r.get("seconds", {})
         lines.append(f"| {r['round']} | " + " | ".join(f"{sec.get(s, 0):.0f}" for s in stages) + f" | {sec.get('round', 0):.0f} |")
     keys = [
-        "generator/reward", "generator/exec_rate", "generator/accuracy", "formulator/reward", "formulator/valid_rate",
-        "formulator/exec_rate", "tokens_per_s", "val/accuracy", "val/formulation_valid", "val/exec_rate", "val/n",
+        "generator/reward", "generator/reward_std", "generator/frac_reward_zero_std", "generator/exec_rate",
+        "generator/certified_rate", "generator/accuracy", "formulator/reward", "formulator/reward_std",
+        "formulator/frac_reward_zero_std", "formulator/valid_rate", "formulator/exec_rate", "formulator/certified_rate",
+        "formulator/accuracy", "tokens_per_s", "val/accuracy", "val/formulation_valid", "val/exec_rate", "val/n",
     ]
     lines += ["", "| round | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
     for r in recs:

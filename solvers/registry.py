@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 PRELUDE_DIR = Path(__file__).resolve().parent / "preludes"
+RECORD_PRELUDE = PRELUDE_DIR / "_record.py"  # prepended to every prelude: how helpers report to the record
 
 
 @dataclass(frozen=True)
@@ -25,7 +26,8 @@ class SolverBackend:
     warmup: str = ""  # run once in each warm worker so lazy initialisation is not paid per program
 
     def prelude_source(self) -> str:
-        return self.prelude.read_text(encoding="utf-8")
+        """The shared solver-record part (`preludes/_record.py`), then the backend's own prelude."""
+        return RECORD_PRELUDE.read_text(encoding="utf-8") + "\n" + self.prelude.read_text(encoding="utf-8")
 
 
 SOLVER_BACKENDS: dict[str, SolverBackend] = {

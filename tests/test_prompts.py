@@ -45,11 +45,28 @@ def test_cot_prompt_asks_for_a_letter_when_there_are_options():
 
 
 def test_worked_examples_run_to_their_stated_answers():
-    # The examples teach the model the helper API: each must actually work in the sandbox.
-    for ex in examples():
-        r = execute(ex["program"], backend=ex["backend"], timeout_s=30)
+    # The examples teach the model the helper API: each must actually work in the sandbox, through
+    # the one execution path with the prelude its formulation's model type routes to, and its
+    # answer must come out of a solver helper (what the rewards pay for).
+    from l2l.data import is_correct
+    from l2l.pipeline.execute import ExecLimits, certified, run_programs
+    from l2l.types import Program
+
+    exs = examples()
+    for ex in exs:
+        assert Formulation.from_dict(ex["formulation"]).backend == ex["backend"], ex["kind"]
+    results = run_programs([Program(ex["backend"], ex["program"]) for ex in exs], ExecLimits(timeout_s=30))
+    for ex, r in zip(exs, results):
         assert r.status == "ok", (ex["kind"], r.error, r.stderr)
-        assert r.answer == ex["answer"]
+        assert is_correct(r.answer, ex["answer"], ex["options"]), (ex["kind"], r.answer, ex["answer"])
+        assert certified(r), (ex["kind"], r.solver_events)
+        assert "UNIQUE:" not in ex["program"] and "print(" not in ex["program"]
+        for c in ex["formulation"]["constraints"]:
+            assert " # " in c, (ex["kind"], c)  # formula # statement, as the formulator prompt asks
+    # every solver backend the prompts offer has a worked example
+    assert {ex["backend"] for ex in exs} == {"z3", "sympy", "constraint"}
+    direct = execute(exs[0]["program"], backend=exs[0]["backend"], timeout_s=30)  # the plain executor agrees
+    assert direct.answer == exs[0]["answer"]
 
 
 @pytest.mark.parametrize("question, options, kind", [
@@ -69,6 +86,10 @@ def test_worked_examples_run_to_their_stated_answers():
     ("Question: Ann lies. Bo says Ann tells the truth. Does Bo tell the truth?", None, "speakers"),
     ("Ann is a truth-teller. Bo says Ann lies. Which is true?", ["A) Bo is honest", "B) Bo is a liar"], "value|speakers"),
     ("Ann lies. Bo claims Ann is honest. Does Bo tell the truth?", ["A) Yes", "B) No"], "speakers"),
+    # zebra-style matching (python-constraint route): "left of" must not pull in the ordering example
+    ("Four houses stand in a row. Each person keeps a different pet. The dog owner lives directly to the left of Ann's house. "
+     "Who keeps the fish?", None, "matching"),
+    ("Three houses in a row are painted red, green and blue. The tea drinker lives in the red house. What does Bo drink?", None, "matching"),
 ])
 def test_pick_example_matches_structure_and_answer_kind(question, options, kind):
     from l2l.prompts import pick_example
@@ -102,3 +123,16 @@ def test_pick_example_gives_z3_optimisation_questions_the_maximize_example():
 
     ex = pick_example("How many dollars of profit can be earned at most?", None, backend="z3")
     assert "p.maximize(" in ex["program"]
+
+
+def test_matching_formulations_get_the_python_constraint_prompt():
+    # The "matching" model type routes to python-constraint: its API, its worked example, and an
+    # answer rule that names its own helper rather than z3's p.choose / p.truth.
+    f = Formulation("who keeps the fish", "matching", [], ["ann == 1 # Ann lives in the first house."], "the fish's owner")
+    assert f.backend == "constraint"
+    msgs = generator_messages("Three houses in a row. Ann lives in the first house. Who keeps the fish?", f)
+    assert "solve_unique" in msgs[0]["content"] and "Puzzle()" not in msgs[0]["content"]
+    assert "AllDifferentConstraint()" in msgs[2]["content"]
+    choice = generator_messages("Who keeps the fish?", f, ["A) Ann", "B) Bo"])[0]["content"]
+    assert "p.choose" not in choice and "solve_unique" in choice
+    assert "p.truth" not in generator_messages("Does Ann keep the fish?", f, ["A) True", "B) False"])[0]["content"]

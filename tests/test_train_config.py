@@ -8,7 +8,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 
 from l2l.errors import InputError
-from l2l.train.grpo_config import grpo_args, grpo_kwargs, phase_settings
+from l2l.train.grpo_config import cpu_has_fast_bf16, grpo_args, grpo_kwargs, phase_settings, resolve_bf16
 
 CONF = str(Path(__file__).resolve().parents[1] / "conf")
 EXPERIMENTS = sorted(p.stem for p in Path(CONF, "experiment").glob("*.yaml"))
@@ -35,7 +35,8 @@ def test_experiment_composes_and_translates(name, tmp_path):
     assert cfg.experiment_name == name
     for role in cfg.loop.phases:
         args = grpo_args(cfg, role, str(tmp_path / role))
-        assert args.use_cpu is True and args.bf16 is False  # CPU default; GRPOConfig would turn bf16 on
+        # CPU default: bf16 autocast exactly where the CPU does bf16 in hardware
+        assert args.use_cpu is True and args.bf16 is cpu_has_fast_bf16()
         assert args.num_generations == phase_settings(cfg, role)["num_generations"]
         assert args.max_steps == phase_settings(cfg, role)["steps"]
         assert args.save_strategy == "no"
@@ -83,3 +84,24 @@ def test_bad_grpo_settings_give_clear_errors(override, match, tmp_path):
 def test_accelerate_configs_present():
     names = {p.name for p in Path(CONF, "accelerate").glob("*.yaml")}
     assert {"multi_gpu.yaml", "zero2.yaml", "zero3.yaml", "cpu_2proc.yaml"} <= names
+
+
+# (cpuinfo flags line, fast bf16?)
+BF16_CASES = [
+    ("flags\t: fpu avx avx2 fma", False),                       # AVX2 only (AMD EPYC here): emulated bf16
+    ("flags\t: fpu avx2 avx512f avx512_bf16", True),            # AVX-512 BF16
+    ("flags\t: fpu avx2 avx512f amx_bf16 amx_tile", True),      # AMX
+    ("", False),                                                 # nothing readable
+]
+
+
+@pytest.mark.parametrize("cpuinfo,expected", BF16_CASES)
+def test_cpu_bf16_detection(cpuinfo, expected):
+    assert cpu_has_fast_bf16(cpuinfo) is expected
+
+
+def test_bf16_setting_values():
+    assert resolve_bf16("auto", True) is cpu_has_fast_bf16()
+    assert resolve_bf16(True, True) is True and resolve_bf16("false", True) is False
+    with pytest.raises(InputError, match="auto, true or false"):
+        resolve_bf16("sometimes", True)

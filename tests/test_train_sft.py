@@ -23,21 +23,30 @@ def fake_run(formulator: ScriptedBackend, generator: ScriptedBackend):
     return SimpleNamespace(cfg=cfg, policies=SimpleNamespace(backend=lambda role: backends[role]))
 
 
-def test_rejection_sampling_keeps_correct_majority_triples():
-    answers = iter(["A", "A", "B", "B", "B", "A"])  # q0: A,A,B (majority A = gold); q1: B,B,A (majority B != gold A)
-    gen = ScriptedBackend(lambda m, p: f"```python\nprint('ANSWER: {next(answers)}')\n```")
+def bird_program(first: str) -> str:
+    """A prompt-style program whose solver-certified answer is A (owl first) or B (crow first)."""
+    order = "owl < crow" if first == "A" else "crow < owl"
+    return ("```python\np = Puzzle()\nowl, crow = p.Order(['owl', 'crow'])\n"
+            f"p.add({order})\nanswer(p.choose({{'A': owl == 1, 'B': crow == 1}}))\n```")
+
+
+def test_rejection_sampling_keeps_correct_majority_certified_triples():
+    # q0: A, A, B (majority A = gold); q1: B, B, A (majority B != gold A); q2: two constant letters
+    # 'A' printed without a solver (right by luck, never kept) and one certified B.
+    programs = iter([bird_program(a) for a in "AABBBA"] + ["```python\nprint('ANSWER: A')\n```"] * 2 + [bird_program("B")])
+    gen = ScriptedBackend(lambda m, p: next(programs))
     form = ScriptedBackend([json.dumps(FORM)])
-    rows = [{"id": str(i), "question": f"Q{i}?", "options": OPTS, "answer": "A"} for i in range(2)]
+    rows = [{"id": str(i), "question": f"Q{i}?", "options": OPTS, "answer": "A"} for i in range(3)]
     kept, stats = rejection_sample(fake_run(form, gen), rows, k=3)
     # q0: the two A programs agree with the vote and are correct; q1: the lone correct A loses the vote
     assert [t["id"] for t in kept] == ["0", "0"]
-    assert stats == {"sampled_formulations": 6, "parsed": 6, "executed": 6, "kept": 2}
+    assert stats == {"sampled_formulations": 9, "parsed": 9, "certified": 7, "kept": 2}
     assert json.loads(kept[0]["formulation"])["summary"] == "which bird is first"
-    assert "ANSWER: A" in kept[0]["program"]
+    assert "p.choose" in kept[0]["program"]
 
 
 def test_unparseable_formulations_yield_nothing():
-    gen = ScriptedBackend(["```python\nprint('ANSWER: A')\n```"])
+    gen = ScriptedBackend([bird_program("A")])
     kept, stats = rejection_sample(fake_run(ScriptedBackend(["not json"]), gen), [{"id": "0", "question": "Q", "options": OPTS, "answer": "A"}], k=2)
     assert kept == [] and stats["parsed"] == 0 and gen.calls == []
 

@@ -29,6 +29,18 @@ ANSWER_RULES = {
     "truth": ' The answer is "True", "False" or "Unknown": call answer(p.truth(claim)).',
     "value": " The answer is the value that is asked for.",
 }
+# The rules above name z3's helpers (p.choose, p.truth); a program for another backend is told
+# how to reach the same answer with its own helper.
+BACKEND_ANSWER_RULES = {
+    "constraint": {
+        "choice": " The answer is the letter of the correct option: find the solution with solve_unique(problem) and call answer() with the letter of the option that holds in it.",
+        "truth": ' The answer is "True" or "False": find the solution with solve_unique(problem) and call answer() with whether the claim holds in it.',
+    },
+    "sympy": {
+        "choice": " The answer is the letter of the correct option: solve with solve_one and call answer() with the letter of the option that matches the solution.",
+        "truth": ' The answer is "True" or "False": solve with solve_one and call answer() with whether the claim holds for the solution.',
+    },
+}
 COT_ANSWER_RULES = {
     "choice": ", where <answer> is the letter of the correct option",
     "truth": ", where <answer> is True, False or Unknown",
@@ -132,7 +144,7 @@ def _solver_system(template_name: str, backend: str, kind: str) -> str:
         template_name,
         solver_name=SOLVER_NAMES.get(backend, backend),
         api=template(f"api_{backend}.md").strip(),
-        answer_rule=ANSWER_RULES[kind],
+        answer_rule=BACKEND_ANSWER_RULES.get(backend, {}).get(kind, ANSWER_RULES[kind]),
     ).strip()
 
 

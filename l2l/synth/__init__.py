@@ -5,9 +5,12 @@
     >>> recs[0].answer in "ABC", recs[0].options is not None
     (True, True)
 
-Every record carries a gold five-field formulation and a gold z3 program that prints
-``ANSWER: <answer>`` and ``UNIQUE: yes`` (the uniqueness convention is documented in
-`l2l.synth.base`). `validate_proposal` applies the same checks to a proposed problem.
+Every record carries gold in the prompts' own format (`l2l.synth.base`): a five-field
+formulation with one ``formula # statement`` constraint per statement, and a program for the
+formulation's backend that uses the prelude helpers and prints its answer with ``answer(...)``.
+Most families' gold is z3; `arithmetic` is sympy ("symbolic") and `matching` is
+python-constraint ("matching"), so every solver the prompts offer has gold. Every answer is
+verified unique by z3 at generation time. `validate_proposal` checks a proposed problem.
 Importing this package is cheap; z3 is imported when a puzzle is generated.
 """
 
@@ -16,9 +19,11 @@ from __future__ import annotations
 from typing import Any, Iterator
 
 from l2l.errors import InputError
+from l2l.synth.arithmetic import Arithmetic
 from l2l.synth.base import Family, GenerationError, PuzzleRecord, make_rng
 from l2l.synth.grouping import Grouping
 from l2l.synth.knights_knaves import KnightsKnaves
+from l2l.synth.matching import Matching
 from l2l.synth.optimisation import Optimisation
 from l2l.synth.ordering import Ordering
 from l2l.synth.rules_negation import RulesNegation
@@ -29,7 +34,7 @@ from l2l.synth.validate import ProposalCheck, validate_proposal
 # One registry of puzzle families: name -> Family instance.
 FAMILIES: dict[str, Family] = {
     f.name: f
-    for f in (KnightsKnaves(), Ordering(), Grouping(), Syllogism(), RulesNegation(), Temporal(), Optimisation())
+    for f in (KnightsKnaves(), Ordering(), Grouping(), Syllogism(), RulesNegation(), Temporal(), Optimisation(), Arithmetic(), Matching())
 }
 
 

@@ -1,20 +1,22 @@
-"""The record type, the family interface and the z3 plumbing every puzzle family shares.
+"""The record type, the family interface and the plumbing every puzzle family shares.
 
-A family builds a puzzle as a list of constraint *expressions* (Python source over z3
-variables, e.g. ``"owl < robin"``). The same strings are
+Every record carries gold written the way the prompts ask (`l2l/prompts/`):
 
-* evaluated in-process by `Z3Model` while generating (count solutions, add clues until
-  the puzzle is unique, classify answer options), and
-* written into the record's gold program, which the executor runs independently,
+* a formulation with one constraint per statement, written ``formula # statement``;
+* a program for the formulation's backend (`Formulation.backend`) that uses the prelude
+  helpers the generator prompt documents (z3: ``p = Puzzle()``, ``p.add``, ``p.choose`` /
+  ``p.truth`` / ``p.solve`` / ``p.maximize``; sympy: ``solve_one``; python-constraint:
+  ``solve_unique``) and prints its result only through ``answer(...)``.
 
-so the text the solver checks during generation and the program shipped with the record
-cannot drift apart.
+The prelude's solver helpers raise on a contradiction or on several solutions, so the gold
+program's answer comes out of a solver call that decided it. Independently of that, every
+family verifies at generation time, with `Z3Model`, that the answer is unique.
 
-Uniqueness convention for programs (gold and proposed, see `l2l.synth.validate`):
-a program prints exactly one ``ANSWER: <value>`` line, and prints ``UNIQUE: yes`` only
-after it has *proved* that no other answer is possible — by blocking the found answer
-(or model) and re-checking to ``unsat``, or, for multiple choice, by testing every option
-and finding exactly one that passes. Otherwise it prints ``UNIQUE: no`` and no answer.
+For z3 gold, `Z3Model.from_program` runs the gold program's own declaration and constraint
+lines in-process with the z3 prelude, so the model the generator checks is built from the
+same text the record ships and the two cannot drift apart; families whose gold uses another
+backend check the same formulas in a z3 model of their own (the tests run every gold
+program through `l2l.pipeline.execute.run_programs` and compare its answer with the record).
 """
 
 from __future__ import annotations
@@ -185,6 +187,31 @@ class Z3Model:
         self.solver = z3.Solver()
         self.exprs: list[str] = []
 
+    @classmethod
+    def from_program(cls, lines: list[str]) -> "Z3Model":
+        """A model built by running `lines` (a z3 gold program without its final `answer(...)`)
+        in-process, in a namespace prepared by the z3 prelude, as the sandbox does. Its solver
+        is the program's `p.solver`; `add`, `sat`, `count`, ... evaluate further source in
+        the program's namespace (so `p.size(red)` or `cold("max")` work as in the program).
+
+        >>> m = Z3Model.from_program(["p = Puzzle()", "a, b = p.Order(['a', 'b'])", "p.add(a < b)"])
+        >>> m.count(["a", "b"]), m.entails("a == 1")
+        (1, True)
+        """
+        import z3
+
+        self = cls.__new__(cls)
+        self.z3 = z3
+        self.decls = {}
+        self.env = {"__name__": "l2l_synth_gold"}
+        exec(_z3_prelude(), self.env)  # the project's own prelude source, never user input
+        source = "\n".join(lines)
+        transform = self.env.get("__program_transform__")  # as the sandbox compiles programs
+        exec(compile(transform(source) if transform else source, "<gold>", "exec"), self.env)  # our own generated source
+        self.solver = self.env["p"].solver
+        self.exprs = []
+        return self
+
     def exec_decls(self, lines: list[str]) -> None:
         """Run declaration lines (the same ones the gold program starts with) into the model's namespace."""
         exec("\n".join(lines), self.env)  # our own generated source, never user input
@@ -258,67 +285,53 @@ class Z3Model:
 # --------------------------------------------------------------------------- program text
 
 
-def z3_program(
-    title: str,
-    decls: list[str],
-    constraints: list[tuple[str, str]],
-    tail: str,
-) -> str:
-    """Assemble a self-contained z3 program: declarations, one commented `s.add` per clue, a tail."""
-    lines = [f"# {title}", "from z3 import *", "", "s = Solver()"]
-    lines += decls
-    lines.append("")
-    for comment, expr in constraints:
-        if comment:
-            lines.append(f"# {comment}")
-        lines.append(f"s.add({expr})")
-    lines.append("")
-    lines.append(tail.strip("\n"))
-    return "\n".join(lines) + "\n"
+_PRELUDE_CODE: Any = None
 
 
-def options_tail(options: dict[str, str], test: str, unique_over: list[str] | None = None) -> str:
-    """Program tail for multiple choice: exactly one option passes `test` ("must", "could", "cannot").
+def _z3_prelude() -> Any:
+    """The z3 prelude, compiled once per process (the same file the sandbox loads)."""
+    global _PRELUDE_CODE
+    if _PRELUDE_CODE is None:
+        from solvers.registry import SOLVER_BACKENDS
 
-    With `unique_over`, the program also blocks the found model on those variables and
-    re-checks, so ``UNIQUE: yes`` certifies the whole arrangement, not just the answer.
-    """
-    body = ",\n".join(f"    {json.dumps(k)}: {v}" for k, v in options.items())
-    tests = {
-        "must": "    s.push(); s.add(Not(e)); r = s.check(); s.pop()\n    return r == unsat",
-        "could": "    s.push(); s.add(e); r = s.check(); s.pop()\n    return r == sat",
-        "cannot": "    s.push(); s.add(e); r = s.check(); s.pop()\n    return r == unsat",
-    }
-    what = {"must": "must be true", "could": "could be true", "cannot": "cannot be true"}[test]
-    out = [
-        "assert s.check() == sat, 'the constraints contradict each other'",
-        "options = {",
-        body,
-        "}",
-        "",
-        f"def passes(e):  # option {what}",
-        tests[test],
-        "",
-        "passing = [k for k, e in options.items() if passes(e)]",
-    ]
-    if unique_over:
-        out += [
-            "# Block the found model and re-check: a second model would mean a missing clue.",
-            "s.check()",
-            "m = s.model()",
-            f"s.add(Or([v != m.eval(v, model_completion=True) for v in [{', '.join(unique_over)}]]))",
-            "model_unique = s.check() == unsat",
-        ]
-    else:
-        out.append("model_unique = True")
-    out += [
-        "if len(passing) == 1 and model_unique:",
-        "    print('ANSWER:', passing[0])",
-        "    print('UNIQUE: yes')",
-        "else:",
-        "    print('UNIQUE: no', passing)",
-    ]
-    return "\n".join(out)
+        backend = SOLVER_BACKENDS["z3"]
+        _PRELUDE_CODE = compile(backend.prelude_source(), str(backend.prelude), "exec")
+    return _PRELUDE_CODE
+
+
+def commented(code: str, comment: str | None, indent: str = "") -> str:
+    """One program line with the statement it comes from as a trailing comment."""
+    return f"{indent}{code}  # {comment}" if comment else f"{indent}{code}"
+
+
+def add_lines(constraints: list[tuple[str, str]], indent: str = "") -> list[str]:
+    """`p.add(expr)  # statement` for each (statement, expr)."""
+    return [commented(f"p.add({e})", t, indent) for t, e in constraints]
+
+
+def constraint(formula: str, statement: str) -> str:
+    """A formulation constraint as the formulator prompt asks: ``formula # statement``."""
+    return f"{formula} # {statement}"
+
+
+def options_block(options: dict[str, tuple[str, str]], name: str = "options") -> list[str]:
+    """`options = {"A": cond,  # option text ...}` from {letter: (cond, text)}."""
+    return [f"{name} = {{"] + [commented(f"{json.dumps(k)}: {cond},", text, "    ") for k, (cond, text) in options.items()] + ["}"]
+
+
+def option_texts(options: list[str]) -> list[str]:
+    """'A) Ann is a knight' -> 'Ann is a knight'."""
+    return [o.split(") ", 1)[1] if ") " in o else o for o in options]
+
+
+def program_text(*blocks: list[str]) -> str:
+    """Join blocks of program lines into one program (a newline at the end)."""
+    return "\n".join(line for block in blocks for line in block) + "\n"
+
+
+def names_text(names: list[str]) -> str:
+    """A Python list literal of names, as the programs write them: ["ann", "bob"]."""
+    return "[" + ", ".join(json.dumps(n) for n in names) + "]"
 
 
 def pick(rng: random.Random, templates: dict[str, list[str]] | list[str], used: list[str] | None = None, key: str = "", **kw: Any) -> str:
@@ -353,3 +366,29 @@ def make_rng(family: str, seed: int, index: int) -> random.Random:
 
 
 RecordHook = Callable[[PuzzleRecord], None]
+
+
+# --------------------------------------------------------------------------- generation-time checks
+
+
+def fitting_options(model: Z3Model, options: dict[str, str], mode: str) -> list[str]:
+    """Letters of the options that fit `mode`, decided as the prelude's `p.choose` decides them:
+    "true" and "must" hold in every solution (for "true" the caller has checked that there is
+    only one), "could" in some, "cannot" in none."""
+    if mode in ("true", "must"):
+        return [k for k, e in options.items() if model.entails(e)]
+    if mode == "could":
+        return [k for k, e in options.items() if model.sat(e)]
+    if mode == "cannot":
+        return [k for k, e in options.items() if not model.sat(e)]
+    raise ValueError(f"unknown mode {mode!r}")
+
+
+def truth_value(model: Z3Model, claim: str) -> str:
+    """"True" if the constraints entail `claim`, "False" if they refute it, else "Unknown"
+    (the prelude's `p.truth`)."""
+    if model.entails(claim):
+        return "True"
+    if model.entails(f"Not({claim})"):
+        return "False"
+    return "Unknown"

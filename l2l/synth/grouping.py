@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import random
 
-from l2l.synth.base import LETTERS, Family, PuzzleRecord, Z3Model, formulation, ident, join_names, option_lines, options_tail, pick, reject, z3_program
+from l2l.synth.base import (LETTERS, Family, PuzzleRecord, Z3Model, add_lines, commented, constraint, fitting_options, formulation, ident,
+                            join_names, names_text, option_lines, options_block, pick, program_text, reject)
 
 NAMES = ["Fred", "Juan", "Marc", "Paul", "Nita", "Rachel", "Trisha", "Gina", "Hugo", "Irene", "Kent", "Lola", "Mona",
          "Olaf", "Pia", "Rosa", "Sven", "Tara", "Ulla", "Vera", "Will", "Yuki"]
@@ -48,6 +49,14 @@ SUPPOSE = ["If {inn}, which one of the following {verb}?", "Suppose that {inn}. 
 VERB = {"could": "could be true", "must": "must be true", "cannot": "CANNOT be true"}
 
 
+GROUP_WORD = {"days": "day", "teams": "team", "committees": "committee"}
+
+
+def _group_name(group: str) -> str:
+    """The Python name of a group: "the red team" -> red_team, "Monday" -> monday."""
+    return ident(group[4:] if group.lower().startswith("the ") else group)
+
+
 class Grouping(Family):
     name = "grouping"
     description = (
@@ -64,6 +73,7 @@ class Grouping(Family):
         names = rng.sample(NAMES, people)
         gnames = st["groups"][:groups]
         v = {p: ident(p) for p in names}
+        gv = [_group_name(g) for g in gnames]  # p.Assign binds each group's name to its number 1..k
         hidden = {p: rng.randrange(groups) for p in names}
         used: list[str] = []
 
@@ -88,11 +98,11 @@ class Grouping(Family):
             elif k == "diff":
                 e, ok = f"{v[x]} != {v[y]}", hidden[x] != hidden[y]
             elif k == "notin":
-                e, ok = f"{v[x]} != {g}", hidden[x] != g
+                e, ok = f"{v[x]} != {gv[g]}", hidden[x] != g
             elif k == "cond":
-                e, ok = f"Implies({v[x]} == {g}, {v[y]} == {g2})", hidden[x] != g or hidden[y] == g2
+                e, ok = f"Implies({v[x]} == {gv[g]}, {v[y]} == {gv[g2]})", hidden[x] != g or hidden[y] == g2
             elif k == "condnot":
-                e, ok = f"Implies({v[x]} == {g}, {v[y]} != {g2})", hidden[x] != g or hidden[y] != g2
+                e, ok = f"Implies({v[x]} == {gv[g]}, {v[y]} != {gv[g2]})", hidden[x] != g or hidden[y] != g2
             elif k == "before":
                 e, ok = f"{v[x]} < {v[y]}", hidden[x] < hidden[y]
             else:
@@ -100,7 +110,7 @@ class Grouping(Family):
                 if (k == "atleast" and count == 0) or (k == "atmost" and c >= people - 1):
                     continue
                 op = ">=" if k == "atleast" else "<="
-                e = f"Sum([If(p == {g}, 1, 0) for p in PEOPLE]) {op} {c}"
+                e = f"p.size({gv[g]}) {op} {c}"
                 ok = count >= c if k == "atleast" else count <= c
             if not ok or e in seen:
                 continue
@@ -111,31 +121,30 @@ class Grouping(Family):
                         before=st["before"].format(x=x, y=y))
             cons.append((text, e))
         rng.shuffle(cons)
-        base = [(f"{p} is in exactly one group (0..{groups - 1})", f"And({v[p]} >= 0, {v[p]} < {groups})") for p in names]
-        decls = [f"{v[p]} = Int({v[p]!r})" for p in names] + [f"PEOPLE = [{', '.join(v.values())}]"]
-
-        m = Z3Model({})
-        m.exec_decls(decls)
-        for _, e in base + cons:
+        idents = [v[p] for p in names]
+        lines = ["p = Puzzle()", commented(f"{', '.join(idents)} = p.Assign({names_text(idents)}, {names_text(gv)})",
+                                           f"the {GROUP_WORD[st['key']]} of each person (several may share one)")]
+        m = Z3Model.from_program(lines)
+        for _, e in cons:
             m.add(e)
         sup_text = None
         if suppose:
             sx, sg = rng.choice(names), rng.randrange(groups)
-            if m.sat(f"{v[sx]} == {sg}") and not m.entails(f"{v[sx]} == {sg}"):
+            if m.sat(f"{v[sx]} == {gv[sg]}") and not m.entails(f"{v[sx]} == {gv[sg]}"):
                 sup_text = inn(sx, sg)
-                m.add(f"{v[sx]} == {sg}")
-                cons_sup = [(f"supposition: {sup_text}", f"{v[sx]} == {sg}")]
+                m.add(f"{v[sx]} == {gv[sg]}")
+                cons_sup = [(f"Suppose that {sup_text} (the question's supposition).", f"{v[sx]} == {gv[sg]}")]
             else:
                 suppose = 0
         # Candidate statements, each classified by z3.
         cands: dict[str, str] = {}
         for p in names:
             for g in range(groups):
-                cands[inn(p, g)] = f"{v[p]} == {g}"
+                cands[inn(p, g)] = f"{v[p]} == {gv[g]}"
         for _ in range(2 * people):
             x, y = rng.sample(names, 2)
             g = rng.randrange(groups)
-            cands[f"{x} and {y} are both assigned to {gnames[g]}"] = f"And({v[x]} == {g}, {v[y]} == {g})"
+            cands[f"{x} and {y} are both assigned to {gnames[g]}"] = f"And({v[x]} == {gv[g]}, {v[y]} == {gv[g]})"
             cands[f"{x} and {y} are in different groups"] = f"{v[x]} != {v[y]}"
         if suppose:  # restating the supposition is not an answer
             cands = {t: e for t, e in cands.items() if e != cons_sup[0][1]}
@@ -169,18 +178,25 @@ class Grouping(Family):
             cons_all = cons
         rules_text = pick(rng, ["The assignment must satisfy these conditions:", "The following conditions apply:", "The conditions are:"], used, "conds")
         question_text = f"{intro} {rules_text}\n" + "\n".join(t for t, _ in cons) + f"\n{ask}\n" + "\n".join(options)
-        program = z3_program(
-            f"Grouping: each person gets a group number ({', '.join(f'{i} = {g}' for i, g in enumerate(gnames))})",
-            decls,
-            base + cons_all,
-            options_tail(opt_exprs, question),
-        )
+        lines += add_lines(cons_all)
+        # Generation-time check, on the gold program's own lines: exactly the answer fits the question's mode.
+        check = Z3Model.from_program(lines)
+        if not check.sat() or fitting_options(check, opt_exprs, question) != [answer]:
+            reject("gold program does not single out the answer")
+        tail = options_block({k: (e, t) for (k, e), t in zip(opt_exprs.items(), chosen)})
+        tail.append(commented(f'answer(p.choose(options, mode="{question}"))', f"the option that {VERB[question]}"))
+        program = program_text(lines, tail)
+        word = GROUP_WORD[st["key"]]
         form = formulation(
-            summary=f"Assign {people} people to {groups} groups under the conditions and find the option that {VERB[question]}.",
+            summary=f"Assign {people} people to {groups} {word}s under the conditions and find the option that {VERB[question]}.",
             model_type="csp",
-            variables=[{"name": v[p], "type": "int", "domain": f"0..{groups - 1} ({', '.join(gnames)})", "description": f"group of {p}"} for p in names],
-            constraints=[f"{t} : {e}" for t, e in base + cons_all],
-            objective=f"the option that {VERB[question]}: " + "; ".join(f"{k}: {e}" for k, e in opt_exprs.items()),
+            variables=[{"name": ", ".join(idents), "type": "int",
+                        "domain": f"one of the {word}s {', '.join(gv)} (several people may share a {word}" + ("; numbered 1.." + str(groups) + " in calendar order)" if st["ordered"] else ")"),
+                        "description": f"the {word} of each person"}],
+            constraints=[constraint(e.replace("p.size(", "size("), t) for t, e in cons_all],
+            objective=f"the option that {VERB[question]}" + {"could": " (holds in some valid assignment)", "must": " (holds in every valid assignment)",
+                                                              "cannot": " (holds in no valid assignment)"}[question]
+            + ": " + "; ".join(f"{k}) {e}" for k, e in opt_exprs.items()),
         )
         return PuzzleRecord(id="", family=self.name, question=question_text, options=options, answer=answer, formulation=form,
                             program=program, difficulty={"suppose": int(bool(suppose))}, meta={"templates": used})

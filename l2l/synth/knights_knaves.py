@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import random
 
-from l2l.synth.base import LETTERS, Family, PuzzleRecord, Z3Model, formulation, ident, join_names, option_lines, options_tail, pick, reject, z3_program
+from l2l.synth.base import (LETTERS, Family, PuzzleRecord, Z3Model, add_lines, commented, constraint, fitting_options, formulation, ident,
+                            join_names, option_lines, option_texts, options_block, pick, program_text, reject, truth_value)
 
 NAMES = ["Alice", "Bob", "Carol", "Dave", "Erin", "Frank", "Grace", "Heidi", "Ivan", "Judy", "Kevin", "Laura", "Mallory",
          "Nina", "Oscar", "Peggy", "Quinn", "Rupert", "Sybil", "Trent", "Uma", "Victor", "Wendy", "Xavier", "Yara", "Zane"]
@@ -100,7 +101,8 @@ class KnightsKnaves(Family):
             src, truth = _content(kind, var[y], var[z])
             if truth(assign) != assign[var[x]]:
                 continue
-            expr = f"{var[x]} == ({src})"  # parenthesised: Python would chain `a == b != c`
+            # parenthesised when the content is a comparison: Python would chain `a == b != c`
+            expr = f"{var[x]} == ({src})" if " == " in src or " != " in src else f"{var[x]} == {src}"
             if expr in seen:
                 continue
             seen.add(expr)
@@ -131,10 +133,13 @@ class KnightsKnaves(Family):
             ask = pick(rng, [f"Is {who} a {vocab['good']} or a {vocab['bad']}?", f"What is {who}?", f"Which of the following is true about {who}?"], used, "ask1")
         else:
             truth_set = frozenset(p for p in names if assign[var[p]])
-            sets = {truth_set}
+            # A list, not a set: a set of frozensets iterates in string-hash order, which changes
+            # from one process to the next (PYTHONHASHSEED), so the same seed gave other options.
+            sets = [truth_set]
             while len(sets) < 4:
-                sets.add(frozenset(p for p in names if rng.random() < 0.5))
-            sets = list(sets)
+                s = frozenset(p for p in names if rng.random() < 0.5)
+                if s not in sets:
+                    sets.append(s)
             rng.shuffle(sets)
             opts = [join_names(sorted(s, key=names.index)) if s else f"none of them" for s in sets]
             opt_exprs = {LETTERS[i]: "And(" + ", ".join(var[p] if p in s else f"Not({var[p]})" for p in names) + ")" for i, s in enumerate(sets)}
@@ -143,7 +148,7 @@ class KnightsKnaves(Family):
         options = option_lines(opts)
         question = intro + " " + " ".join(texts) + "\n" + ask + "\n" + "\n".join(options)
         cons = [(t, e) for t, (e, *_rest) in zip(texts, stmts)]
-        return self._record(names, var, cons, opt_exprs, question, options, answer, used, "island", vocab)
+        return self._record(names, var, cons, opt_exprs, question, options, answer, used, "island", vocab, ask)
 
     def _web(self, rng, names, var, assign, used) -> PuzzleRecord:
         first = names[0]
@@ -164,22 +169,41 @@ class KnightsKnaves(Family):
         if m.count(list(var.values())) != 1:
             reject("web not unique")
         vocab = {"good": "truth-teller", "bad": "liar"}
-        return self._record(names, var, list(zip(texts, exprs)), {"A": var[last], "B": f"Not({var[last]})"}, question, options, answer, used, "web", vocab)
+        return self._record(names, var, list(zip(texts, exprs)), {"A": var[last], "B": f"Not({var[last]})"}, question, options, answer, used, "web", vocab, ask)
 
-    def _record(self, names, var, cons, opt_exprs, question, options, answer, used, style, vocab) -> PuzzleRecord:
+    def _record(self, names, var, cons, opt_exprs, question, options, answer, used, style, vocab, ask) -> PuzzleRecord:
         vs = list(var.values())
-        program = z3_program(
-            f"Knights and knaves ({style}): a Bool per person, True = {vocab['good']}; a statement holds iff its speaker is a {vocab['good']}",
-            [f"{v} = Bool({v!r})" for v in vs],
-            cons,
-            options_tail(opt_exprs, "must", unique_over=vs),
-        )
+        web = style == "web"
+        good, bad = ("tells the truth", "lies") if web else (vocab["good"], vocab["bad"])
+        rule = f"A speaker {'tells the truth' if web else 'is a ' + vocab['good']} exactly when the statement is true"
+        lines = ["p = Puzzle()", commented(f"{', '.join(vs)} = p.Bools(\"{' '.join(vs)}\")", f"True = {good}, False = {bad}"),
+                 f"# {rule}: speaker == (statement)."]
+        lines += add_lines(cons)
+        # Generation-time check, on the program's own lines: one assignment, and the answer is the one option it fits.
+        m = Z3Model.from_program(lines)
+        if m.count(vs) != 1:
+            reject("statements do not fix everyone's type")
+        texts = option_texts(options)
+        if web:
+            claim = var[names[-1]]
+            if {"True": "A", "False": "B"}.get(truth_value(m, claim)) != answer:
+                reject("web answer not verified")
+            tail = [commented(f"answer(p.truth({claim}))", ask)]
+            objective = f"truth value of {claim}: does {names[-1]} tell the truth?"
+        else:
+            if fitting_options(m, opt_exprs, "true") != [answer]:
+                reject("not exactly the answer option holds")
+            tail = options_block({k: (e, t) for (k, e), t in zip(opt_exprs.items(), texts)})
+            tail.append(commented('answer(p.choose(options, mode="true"))', "the option that holds in the unique solution"))
+            objective = "the option that is true in the unique solution: " + "; ".join(f"{k}) {e}" for k, e in opt_exprs.items())
+        said = next(i for i, (_t, e) in enumerate(cons) if "==" in e)  # the rule goes with the first speaker's statement, as in the worked example
+        statements = [f"{t} ({rule[0].lower() + rule[1:]})" if i == said else t for i, (t, _e) in enumerate(cons)]
         form = formulation(
-            summary=f"Determine who is a {vocab['good']} (always truthful) and who is a {vocab['bad']} (always lying) among {len(names)} people, then answer the question.",
+            summary=f"Decide for {join_names(names)} whether each {'tells the truth or lies' if web else 'is a ' + vocab['good'] + ' (always truthful) or a ' + vocab['bad'] + ' (always lying)'}, then answer the question.",
             model_type="sat",
-            variables=[{"name": var[p], "type": "bool", "domain": "True/False", "description": f"{p} is a {vocab['good']}"} for p in names],
-            constraints=[f"{t} : {e}" for t, e in cons],
-            objective="which option holds in every solution: " + "; ".join(f"{k}: {e}" for k, e in opt_exprs.items()),
+            variables=[{"name": var[p], "type": "bool", "domain": f"true = {good}, false = {bad}", "description": f"{p} {'tells the truth' if web else 'is a ' + vocab['good']}"} for p in names],
+            constraints=[constraint(e, s) for s, (_t, e) in zip(statements, cons)],
+            objective=objective,
         )
         return PuzzleRecord(id="", family=self.name, question=question, options=options, answer=answer,
-                            formulation=form, program=program, difficulty={"statements": len(cons)}, meta={"templates": used})
+                            formulation=form, program=program_text(lines, tail), difficulty={"statements": len(cons)}, meta={"templates": used})

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 
-from l2l.synth.base import Family, PuzzleRecord, Z3Model, formulation, ident, join_names, pick, reject, z3_program
+from l2l.synth.base import Family, PuzzleRecord, Z3Model, add_lines, commented, constraint, formulation, ident, join_names, pick, program_text, reject
 
 PRODUCTION = [
     {"maker": "A carpentry workshop", "items": ["chairs", "tables", "shelves", "stools", "desks"],
@@ -64,7 +64,7 @@ class Optimisation(Family):
                     coef[(rng.choice(things), r[0])] = rng.randint(1, 5)
         bound = {r[0]: rng.randint(8, 40) for r in res}
 
-        cons: list[tuple[str, str]] = [(f"whole, non-negative number of {t}", f"{var[t]} >= 0") for t in things]
+        cons: list[tuple[str, str]] = []  # whole, non-negative numbers: the variables' declarations say so
         sentences = []
         for t in things:
             parts = [f"{coef[(t, r[0])]} {_unit(coef[(t, r[0])], r[1])}" for r in res if coef[(t, r[0])]]
@@ -76,7 +76,7 @@ class Optimisation(Family):
                 sentences.append(pick(rng, ["One of the {t} costs ${v} and provides {parts}.", "The {t} cost ${v} each, giving {parts}.",
                                             "Each of the {t} ({parts}) is priced at ${v}."], used, "item", t=t, parts=join_names(parts), v=value[t]))
         for r in res:
-            total = " + ".join(f"{coef[(t, r[0])]}*{var[t]}" for t in things if coef[(t, r[0])]) or "0"
+            total = " + ".join(var[t] if coef[(t, r[0])] == 1 else f"{coef[(t, r[0])]}*{var[t]}" for t in things if coef[(t, r[0])]) or "0"
             if maximise:
                 text = pick(rng, ["Only {b} {unit} are available.", "There are {b} {unit} in stock.", "At most {b} {unit} can be used."], used, "cap", b=bound[r[0]], unit=r[1])
                 cons.append((text, f"{total} <= {bound[r[0]]}"))
@@ -96,9 +96,11 @@ class Optimisation(Family):
             sentences.append(text)
 
         objective = " + ".join(f"{value[t]}*{var[t]}" for t in things)
-        m = Z3Model({var[t]: "Int" for t in things})
-        for _, e in cons:
-            m.add(e)
+        verb = "made" if maximise else "bought"
+        lines = ["p = Puzzle()"] + [commented(f'{var[t]} = p.Int("{var[t]}", 0)', f"number of {t} {verb}: whole, never negative") for t in things]
+        lines += add_lines(cons)
+        # Generation-time check, on the gold program's own lines.
+        m = Z3Model.from_program(lines)
         if not m.sat():
             reject("infeasible")
         best = m.optimize(objective, maximise)
@@ -112,34 +114,17 @@ class Optimisation(Family):
                            f"{scene['maker'] if maximise else scene['who']} has to decide how many {join_names(things, 'and')} to {'make' if maximise else 'buy'}."], used, "intro")
         body = sentences[:]
         rng.shuffle(body)
+        cons.sort(key=lambda c: body.index(c[0]))  # the gold follows the statements in the problem's order
+        lines = lines[: 1 + len(things)] + add_lines(cons)
         ask = pick(rng, ASK_MAX if maximise else ASK_MIN, used, "ask")
         question = " ".join([intro] + body + ["Only whole units can be " + ("made." if maximise else "bought."), ask])
-        op = ">" if maximise else "<"
-        tail = "\n".join([
-            "opt = Optimize()",
-            "opt.add(s.assertions())",
-            f"h = opt.{'maximize' if maximise else 'minimize'}(OBJ)",
-            "assert opt.check() == sat, 'no feasible plan'",
-            "best = opt.model().eval(OBJ).as_long()",
-            "# Prove optimality: no plan does strictly better.",
-            f"s.add(OBJ {op} best)",
-            "if s.check() == unsat:",
-            "    print('ANSWER:', best)",
-            "    print('UNIQUE: yes')",
-            "else:",
-            "    print('UNIQUE: no')",
-        ])
-        program = z3_program(
-            f"Integer optimisation: {'maximise profit' if maximise else 'minimise cost'}",
-            [f"{var[t]} = Int({var[t]!r})" for t in things] + [f"OBJ = {objective}"],
-            cons,
-            tail,
-        )
+        program = program_text(lines, [commented(f"answer(p.{'maximize' if maximise else 'minimize'}({objective}))",
+                                                 "the largest total profit in dollars" if maximise else "the smallest total cost in dollars")])
         form = formulation(
-            summary=f"Choose whole numbers of {join_names(things)} to {'maximise profit' if maximise else 'minimise cost'} subject to the limits.",
+            summary=f"Choose whole numbers of {join_names(things)} that {'maximise profit within the limits' if maximise else 'minimise cost while meeting the requirements'}.",
             model_type="milp",
-            variables=[{"name": var[t], "type": "int", "domain": ">= 0", "description": f"number of {t}"} for t in things],
-            constraints=[f"{t_} : {e}" for t_, e in cons],
+            variables=[{"name": var[t], "type": "int", "domain": ">= 0", "description": f"number of {t} {verb}"} for t in things],
+            constraints=[constraint(e, t_) for t_, e in cons],
             objective=f"{'maximize' if maximise else 'minimize'} {objective}",
         )
         return PuzzleRecord(id="", family=self.name, question=question, options=None, answer=str(best), formulation=form,

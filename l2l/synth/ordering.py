@@ -10,7 +10,8 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from l2l.synth.base import Family, PuzzleRecord, Z3Model, formulation, ident, join_names, option_lines, options_tail, pick, reject, z3_program
+from l2l.synth.base import (Family, PuzzleRecord, Z3Model, add_lines, commented, constraint, fitting_options, formulation, ident, join_names,
+                            names_text, option_lines, options_block, pick, program_text, reject)
 
 ORD = ["first", "second", "third", "fourth", "fifth", "sixth", "seventh"]
 
@@ -86,6 +87,19 @@ def _pos_phrase(scene: dict, end: str, k: int, obj: str, rng: random.Random, use
     if k == 1:
         return pick(rng, scene, used, end + "1", a=obj)
     return pick(rng, scene, used, end, a=obj, k=ORD[k - 1])
+
+
+# What position 1 means in each scene (the formulator prompt's direction: 1 = leftmost, oldest,
+# cheapest, first to finish) and what the position variables hold.
+LOW_END = {"shelf": "leftmost", "branch": "leftmost", "race": "first to finish", "age": "oldest", "price": "cheapest"}
+POSITION_OF = {"shelf": "position of each book from the left", "branch": "position of each bird from the left",
+               "race": "finishing place of each golfer or runner", "age": "rank of each vehicle by age, oldest first",
+               "price": "rank of each fruit by price, cheapest first"}
+
+
+def _from_end(k: int) -> str:
+    """The position k-th from the high end, written as the formulator prompt asks: n, n - 1, ..."""
+    return "n" if k == 1 else f"n - {k - 1}"
 
 
 def _article(noun: str) -> str:
@@ -180,21 +194,28 @@ class Ordering(Family):
         ask = pick(rng, ASK, used, "ask")
         question = " ".join(x for x in [preface, intro, " ".join(texts)] if x) + "\n" + ask + "\n" + "\n".join(opts)
 
-        opt_exprs = {"ABCDEFG"[i]: f"{names[o]} == {k}" for i, o in enumerate(objs)}
-        cons = [("positions 1..n", e) for e in base[:n]] + [("no two objects share a position", base[n])]
-        cons += [(t, e) for t, (e, _) in zip(texts, clues)]
-        program = z3_program(
-            f"Ordering puzzle: {n} objects, position 1 = {scene['key']} low end",
-            [f"{v} = Int({v!r})" for v in names.values()],
-            cons,
-            options_tail(opt_exprs, "must", unique_over=list(names.values())),
-        )
+        cond = f"== {k}" if end == "low" else f"== {_from_end(kk)}"
+        opt_exprs = {"ABCDEFG"[i]: f"{names[o]} {cond}" for i, o in enumerate(objs)}
+        low_end = LOW_END[scene["key"]]
+        idents = [names[o] for o in objs]
+        lines = ["p = Puzzle()", commented(f"{', '.join(idents)} = p.Order({names_text(idents)})", f"position 1 = {low_end}, n = {n} = the other end")]
+        # "k-th from the right" is written == n - (k - 1), as the formulator prompt asks
+        formulas = [f"{names[a]} == {_from_end(b)}" if kind == "high" else e for e, (kind, a, b) in clues]
+        lines += add_lines(list(zip(texts, formulas)))
+        # Generation-time check, on the program's own lines: one arrangement, and only the answer holds in it.
+        m = Z3Model.from_program(lines)
+        if m.count(idents) != 1 or fitting_options(m, opt_exprs, "true") != [answer]:
+            reject("gold program does not fix the answer")
+        tail = options_block({k_: (e, t) for (k_, e), t in zip(opt_exprs.items(), opt_texts)})
+        tail.append(commented('answer(p.choose(options, mode="true"))', "the option that is true in the unique arrangement"))
+        program = program_text(lines, tail)
         form = formulation(
-            summary=f"Find the unique order of {n} objects ({scene['key']} scene) from positional clues, then pick the true statement about position {k}.",
+            summary=f"Arrange {n} objects in order ({scene['key']}) from the clues and find which option is true.",
             model_type="csp",
-            variables=[{"name": names[o], "type": "int", "domain": f"1..{n}", "description": f"position of the {o} (1 = low end)"} for o in objs],
-            constraints=[f"{t} : {e}" for t, e in cons],
-            objective=f"which option holds in every solution: " + "; ".join(f"{l}: {e}" for l, e in opt_exprs.items()),
+            variables=[{"name": ", ".join(idents), "type": "int", "domain": f"distinct positions 1..{n} (1 = {low_end}, n = {n})",
+                        "description": POSITION_OF[scene["key"]]}],
+            constraints=[constraint(e, t) for t, e in zip(texts, formulas)],
+            objective="the option that is true in the unique arrangement: " + "; ".join(f"{l}) {e}" for l, e in opt_exprs.items()),
         )
         return PuzzleRecord(
             id="", family=self.name, question=question, options=opts, answer=answer,

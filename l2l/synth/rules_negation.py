@@ -14,9 +14,10 @@ the forward-chaining reading that ProofWriter uses.
 
 from __future__ import annotations
 
+import json
 import random
 
-from l2l.synth.base import Family, PuzzleRecord, Z3Model, formulation, ident, option_lines, options_tail, pick, reject, z3_program
+from l2l.synth.base import Family, PuzzleRecord, Z3Model, commented, constraint, formulation, ident, option_lines, pick, program_text, reject, truth_value
 
 PEOPLE = ["Anne", "Bob", "Charlie", "Dave", "Erin", "Fiona", "Gary", "Harry"]
 ATTRS = ["big", "cold", "red", "kind", "quiet", "rough", "round", "smart", "white", "young", "furry", "green", "blue", "nice"]
@@ -88,76 +89,87 @@ class RulesNegation(Family):
         e, a, positive = rng.choice(cands)
         stmt = f"{e} is {'' if positive else 'not '}{a}."
 
-        # z3 encoding: THINGS, one dict of Bools per attribute.
+        # The encoding the prompts teach: a p.Pred per attribute over the individuals; a rule about
+        # "something" holds for every x. Each constraint: (statement, formula, for every x?).
         things = [ident(x) for x in ents]
-        decls = [f"THINGS = {things!r}"] + [f"{ident(at)} = {{x: Bool(x + '_is_{ident(at)}') for x in THINGS}}" for at in attrs]
-        cons: list[tuple[str, str]] = []
+        cons: list[tuple[str, str, bool]] = []
         for (fe, fa, fp) in sorted(facts):
-            lit = f"{ident(fa)}[{ident(fe)!r}]"
+            lit = f'{ident(fa)}("{ident(fe)}")'
             text = pick(rng, FACT if fp else NEG_FACT, used, "fact" if fp else "negfact", e=fe, a=fa)
-            if not cwa:  # under the closed world the completion below carries the facts
-                cons.append((text, lit if fp else f"Not({lit})"))
-            else:
-                cons.append((text, lit))
+            cons.append((text, lit if fp else f"Not({lit})", False))
         for who, body, (c, cp) in rule_list:
             text = _rule_text(rng, used, who, body, c, cp)
-            lits = [f"{ident(b)}[x]" if bp else f"Not({ident(b)}[x])" for b, bp in body]
+            arg = f'"{ident(who)}"' if who else "x"
+            lits = [f"{ident(b)}({arg})" if bp else f"Not({ident(b)}({arg}))" for b, bp in body]
             prem = lits[0] if len(lits) == 1 else f"And({', '.join(lits)})"
-            concl = f"{ident(c)}[x]" if cp else f"Not({ident(c)}[x])"
-            if who:
-                cons.append((text, f"Implies({prem}, {concl})".replace("[x]", f"[{ident(who)!r}]")))
-            else:
-                cons.append((text, f"And([Implies({prem}, {concl}) for x in THINGS])"))
+            concl = f"{ident(c)}({arg})" if cp else f"Not({ident(c)}({arg}))"
+            cons.append((text, f"Implies({prem}, {concl})", not who))
         rng.shuffle(cons)
-        if cwa:
+        completion: list[tuple[str, str]] = []
+        if cwa:  # Clark's completion: an attribute holds exactly when a fact or a rule body supports it
             for at in attrs:
                 supports = []
                 fact_things = sorted(ident(fe) for (fe, fa, _) in facts if fa == at)
                 if fact_things:
-                    supports.append(f"BoolVal(x in {tuple(fact_things)!r})")
+                    supports.append(f'x == "{fact_things[0]}"' if len(fact_things) == 1 else f"x in {json.dumps(fact_things)}")
                 for who, body, (c, _) in rule_list:
                     if c != at:
                         continue
-                    lits = [f"{ident(b)}[x]" if bp else f"Not({ident(b)}[x])" for b, bp in body]
+                    lits = [f"{ident(b)}(x)" if bp else f"Not({ident(b)}(x))" for b, bp in body]
                     if who:
-                        lits.insert(0, f"BoolVal(x == {ident(who)!r})")
+                        lits.insert(0, f'x == "{ident(who)}"')
                     supports.append(lits[0] if len(lits) == 1 else f"And({', '.join(lits)})")
-                rhs = f"Or({', '.join(supports)})" if supports else "BoolVal(False)"
-                cons.append((f"closed world: '{at}' holds only when a fact or a rule gives it", f"And([{ident(at)}[x] == {rhs} for x in THINGS])"))
+                if not supports:
+                    rhs = f"Not({ident(at)}(x))"
+                elif len(supports) == 1:
+                    rhs = f"{ident(at)}(x) == ({supports[0]})" if supports[0].startswith("x ") else f"{ident(at)}(x) == {supports[0]}"
+                else:
+                    rhs = f"{ident(at)}(x) == Or({', '.join(supports)})"
+                completion.append((f"closed world: {at} holds only when a fact or a rule gives it", rhs))
 
-        lit = f"{ident(a)}[{ident(e)!r}]"
-        q = lit if positive else f"Not({lit})"
-        m = Z3Model({})
-        m.exec_decls(decls)
-        for _, ex in cons:
-            m.add(ex)
+        words = [ident(at) for at in attrs]
+        lines = ["p = Puzzle()", f"people = {json.dumps(things)}"] + [f'{w} = p.Pred("{w}", people)' for w in words]
+        in_loop = False
+        for text, formula, every in cons:
+            if every and not in_loop:
+                lines.append("for x in people:")
+            in_loop = every
+            lines.append(commented(f"p.add({formula})", text, "    " if every else ""))
+        if completion:
+            lines.append("# Closed world: what is neither stated nor derivable is false, so each property holds")
+            lines.append("# exactly when a fact or a rule gives it.")
+            lines.append("for x in people:")
+            lines += [commented(f"p.add({formula})", text, "    ") for text, formula in completion]
+
+        q = f'{ident(a)}("{ident(e)}")'
+        q = q if positive else f"Not({q})"
+        # Generation-time check, on the gold program's own lines.
+        m = Z3Model.from_program(lines)
         if not m.sat():
             reject("inconsistent facts and rules")
-        t, f = m.entails(q), m.entails(f"Not({q})")
-        z3_label = "True" if t and not f else "False" if f and not t else "Unknown"
+        z3_label = truth_value(m, q)
         if z3_label != want:
             reject("z3 disagrees with rule chaining (contraposition)")
-        all_atoms = [f"{ident(at)}[{x!r}]" for at in attrs for x in things]
         if cwa:
-            if m.count(all_atoms) != 1:
+            if m.count([f'{w}("{x}")' for w in words for x in things]) != 1:
                 reject("closed-world completion is not unique")
             opts = ["True", "False"]
-            tail = options_tail({"A": q, "B": f"Not({q})"}, "must", unique_over=[f"*[{ident(at)}[x] for x in THINGS]" for at in attrs])
-            answer = "A" if want == "True" else "B"
         else:
             opts = ["True", "False", "Unknown"]
-            tail = _owa_tail(q)
-            answer = "ABC"[opts.index(want)]
+        answer = "ABC"[opts.index(want)]
         options = option_lines(opts)
-        question = " ".join(t_ for t_, _ in cons if not t_.startswith("closed world")) + "\n" + pick(rng, ASK_CWA if cwa else ASK_OWA, used, "ask", s=stmt) + "\n" + "\n".join(options)
-        program = z3_program(f"Facts and rules, {world} world: attr[x] is a Bool 'x is attr'", decls, cons, tail)
+        question = " ".join(t_ for t_, _, _ in cons) + "\n" + pick(rng, ASK_CWA if cwa else ASK_OWA, used, "ask", s=stmt) + "\n" + "\n".join(options)
+        program = program_text(lines, [commented(f"answer(p.truth({q}))", stmt)])
+        plain = lambda f: f.replace('"', "")  # noqa: E731  formulations name individuals bare: big(anne)
         form = formulation(
-            summary=f"Decide whether '{stmt}' is {'/'.join(opts).lower()} from facts and rules ({world}-world assumption).",
+            summary=f"Decide whether '{stmt}' is {'/'.join(opts).lower()} from the facts and rules ({world}-world assumption).",
             model_type="logic",
-            variables=[{"name": f"{ident(at)}[x]", "type": "bool", "domain": f"x in {', '.join(things)}", "description": f"x is {at}"} for at in attrs],
-            constraints=[f"{t_} : {ex}" for t_, ex in cons],
-            objective=(f"A) True if {q} holds in the unique closed-world model, else B) False" if cwa
-                       else f"A) True if {q} is entailed; B) False if its negation is entailed; C) Unknown otherwise"),
+            variables=[{"name": ", ".join(words), "type": "bool", "domain": f"true/false for each individual ({', '.join(things)})",
+                        "description": "the properties of each individual"}],
+            constraints=[constraint(("for every x: " if every else "") + plain(f), t_) for t_, f, every in cons]
+            + [constraint("for every x: " + plain(f), t_) for t_, f in completion],
+            objective=(f"truth value of {plain(q)} in the unique closed-world model: True or False" if cwa
+                       else f"truth value of {plain(q)}: True if it follows, False if its negation follows, else Unknown"),
         )
         return PuzzleRecord(id="", family=self.name, question=question, options=options, answer=answer, formulation=form,
                             program=program, difficulty={"query_depth": model[(e, a)][1]}, meta={"templates": used})
@@ -211,21 +223,3 @@ def _forward_chain(ents, attrs, facts, rules, cwa):
                     known[(e, c)] = (cp, 1 + max(v[1] for v in vs))
                     changed = True
     return {(e, a): known.get((e, a), (None, 0)) for e in ents for a in attrs}
-
-
-def _owa_tail(q: str) -> str:
-    return "\n".join([
-        "assert s.check() == sat, 'the facts and rules contradict each other'",
-        f"q = {q}",
-        "def entailed(e):",
-        "    s.push(); s.add(Not(e)); r = s.check(); s.pop()",
-        "    return r == unsat",
-        "t, f = entailed(q), entailed(Not(q))",
-        "labels = {'A': t and not f, 'B': f and not t, 'C': not t and not f}  # True / False / Unknown",
-        "passing = [k for k, ok in labels.items() if ok]",
-        "if len(passing) == 1:",
-        "    print('ANSWER:', passing[0])",
-        "    print('UNIQUE: yes')",
-        "else:",
-        "    print('UNIQUE: no', passing)",
-    ])

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 
-from l2l.synth.base import Family, PuzzleRecord, Z3Model, formulation, option_lines, options_tail, pick, reject, z3_program
+from l2l.synth.base import Family, PuzzleRecord, Z3Model, commented, constraint, formulation, ident, option_lines, pick, program_text, reject, truth_value
 
 CATEGORIES = ["wumpus", "yumpus", "zumpus", "dumpus", "rompus", "numpus", "tumpus", "vumpus", "impus", "jompus",
               "gorpus", "shumpus", "lempus", "sterpus", "grimpus", "lorpus", "brimpus", "felpus", "quimpus", "borpus"]
@@ -41,8 +41,8 @@ class Syllogism(Family):
         props = rng.sample(PROPERTIES, depth + 1 + distractors)
         ent = rng.choice(ENTITIES)
         used: list[str] = []
-        facts: list[tuple[str, str]] = []  # (text, z3 expr)
-        var = lambda w: f"is_{w}"  # noqa: E731  (a Bool: "the entity is a <w>" / "the entity is <w>")
+        facts: list[tuple[str, str]] = []  # (text, formula over x: a rule for every individual x)
+        var = lambda w: f"{w}(x)"  # noqa: E731  (a property: "x is (a) <w>", one Bool per individual from p.Pred)
 
         def isa(a, b):
             facts.append((pick(rng, ISA, used, "isa", a=a, b=b, A=a.capitalize()), f"Implies({var(a)}, {var(b)})"))
@@ -73,39 +73,40 @@ class Syllogism(Family):
             if rng.random() < 0.5:
                 isa(d, rng.choice(chain[1:] + extra[:j]))
         rng.shuffle(facts)
-        facts.append((f"{ent} is a {chain[0]}.", var(chain[0])))
+        who = ident(ent)
+        fact = (f"{ent} is a {chain[0]}.", f'{chain[0]}("{who}")')
 
         asked_positive = rng.random() < 0.5
         stmt = f"{ent} is {'' if asked_positive else 'not '}{qprop}."
-        q = var(qprop) if asked_positive else f"Not({var(qprop)})"
-        atoms = sorted({v for _, e in facts for v in _atoms(e)})
-        m = Z3Model({a: "Bool" for a in atoms})
-        for _, e in facts:
-            m.add(e)
-        t, f = m.entails(q), m.entails(f"Not({q})")
-        if t == f:
+        q = f'{qprop}("{who}")' if asked_positive else f'Not({qprop}("{who}"))'
+        words = list(dict.fromkeys(w for _, e in facts for w in _atoms(e)))  # categories and properties, in order of use
+        lines = ["p = Puzzle()", f'people = ["{who}"]']
+        lines += [f'{w} = p.Pred("{w}", people)' for w in words]
+        lines.append("for x in people:")
+        lines += [commented(f"p.add({e})", t, "    ") for t, e in facts]
+        lines.append(commented(f"p.add({fact[1]})", fact[0]))
+        # Generation-time check, on the gold program's own lines: the claim is proved or refuted.
+        m = Z3Model.from_program(lines)
+        label = truth_value(m, q) if m.sat() else "Unknown"
+        if label == "Unknown":
             reject("query not decided")
-        answer = "A" if t else "B"
+        answer = "A" if label == "True" else "B"
         options = option_lines(["True", "False"])
-        question = " ".join(t_ for t_, _ in facts) + "\n" + pick(rng, ASK, used, "ask", s=stmt) + "\n" + "\n".join(options)
-        program = z3_program(
-            f"Syllogism chain about {ent}: one Bool per category/property, meaning '{ent} is (a) <word>'",
-            [f"{a} = Bool({a!r})" for a in atoms],
-            facts,
-            options_tail({"A": q, "B": f"Not({q})"}, "must"),
-        )
+        question = " ".join(t_ for t_, _ in facts + [fact]) + "\n" + pick(rng, ASK, used, "ask", s=stmt) + "\n" + "\n".join(options)
+        program = program_text(lines, [commented(f"answer(p.truth({q}))", stmt)])
         form = formulation(
-            summary=f"Decide from category-membership rules whether '{stmt}' is true or false.",
+            summary=f"Decide from the category rules whether '{stmt}' is true or false.",
             model_type="logic",
-            variables=[{"name": a, "type": "bool", "domain": "True/False", "description": f"{ent} {a.replace('is_', 'is (a) ')}"} for a in atoms],
-            constraints=[f"{t_} : {e}" for t_, e in facts],
-            objective=f"A) True if {q} is entailed; B) False if Not({q}) is entailed",
+            variables=[{"name": ", ".join(words), "type": "bool", "domain": f"true/false for each individual ({who})",
+                        "description": "the categories and properties of each individual"}],
+            constraints=[constraint(f"for every x: {e}", t_) for t_, e in facts] + [constraint(fact[1].replace('"', ""), fact[0])],
+            objective=f"truth value of {q.replace(chr(34), '')}: True or False",
         )
         return PuzzleRecord(id="", family=self.name, question=question, options=options, answer=answer, formulation=form,
-                            program=program, difficulty={"sentences": len(facts)}, meta={"templates": used})
+                            program=program, difficulty={"sentences": len(facts) + 1}, meta={"templates": used})
 
 
 def _atoms(expr: str) -> list[str]:
     import re
 
-    return re.findall(r"is_[a-z_]+", expr)
+    return re.findall(r"([a-z_]+)\(x\)", expr)

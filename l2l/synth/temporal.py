@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import random
 
-from l2l.synth.base import LETTERS, Family, PuzzleRecord, Z3Model, formulation, option_lines, options_tail, pick, reject, z3_program
+from l2l.synth.base import (LETTERS, Family, PuzzleRecord, Z3Model, add_lines, commented, constraint, fitting_options, formulation, option_lines,
+                            options_block, pick, program_text, reject)
 
 PEOPLE = ["Elizabeth", "Sarah", "Jessica", "Betty", "James", "Mark", "Linda", "Tiffany", "David", "Emily", "Hannah",
           "Leslie", "Nancy", "Richard", "Samantha", "Sean", "Susan", "Thomas", "Ashley", "Jason", "Kimberly", "William"]
@@ -77,31 +78,30 @@ class Temporal(Family):
         options = option_lines([f"{fmt(a)} to {fmt(b)}" for a, b in intervals])
         answer = LETTERS[intervals.index(right)]
 
-        cons = [(wake_t, f"start >= {wake}"), (close_t, f"end <= {close}"), ("the visit takes some time", "start < end")]
-        cons += [(t, f"Or(end <= {a}, start >= {b})") for t, a, b in seen]
-        opt_exprs = {LETTERS[i]: f"And(start >= {a}, end <= {b})" for i, (a, b) in enumerate(intervals)}
-        m = Z3Model({"start": "Int", "end": "Int"})
-        for _, e in cons:
-            m.add(e)
-        feasible = [k for k, e in opt_exprs.items() if m.sat(e)]
+        # The model the worked example teaches: the hour the visit began, outside every sighting.
+        # (statement, program expression, formulation formula): the example writes `not` in the formulation.
+        cons = [(wake_t, f'visit >= hour("{fmt(wake)}")', f'visit >= hour("{fmt(wake)}")')]
+        cons += [(t, f'Not(between(visit, "{fmt(a)}", "{fmt(b)}"))', f'not between(visit, "{fmt(a)}", "{fmt(b)}")') for t, a, b in seen]
+        cons.append((close_t, f'visit < hour("{fmt(close)}")', f'visit < hour("{fmt(close)}")'))
+        opt_exprs = {LETTERS[i]: f'between(visit, "{fmt(a)}", "{fmt(b)}")' for i, (a, b) in enumerate(intervals)}
+        lines = ["p = Puzzle()", commented('visit = p.Int("visit", 0, 23)', "the hour of the day the visit began")] + add_lines([(t, e) for t, e, _ in cons])
+        # Generation-time check, on the gold program's own lines: only the answer's interval holds in every solution.
+        m = Z3Model.from_program(lines)
+        feasible = fitting_options(m, opt_exprs, "must") if m.sat() else []
         if feasible != [answer]:
             reject(f"options feasible: {feasible}")
 
         question = "\n".join([pick(rng, INTRO, used, "intro", p=p, place=place), wake_t] + [t for t, _, _ in seen] + [close_t,
                              pick(rng, ASK, used, "ask", p=p, place=place), "Options:"] + options)
-        program = z3_program(
-            "Temporal sequence: the visit is [start, end) in hours (24h clock), overlapping no sighting",
-            ["start = Int('start')", "end = Int('end')"],
-            cons,
-            options_tail(opt_exprs, "could"),
-        )
+        tail = options_block({k: (e, t) for (k, e), t in zip(opt_exprs.items(), [f"{fmt(a)} to {fmt(b)}" for a, b in intervals])})
+        tail.append(commented('answer(p.choose(options, mode="must"))', "the time range that holds whenever the visit was"))
+        program = program_text(lines, tail)
         form = formulation(
-            summary=f"Find the time window in which {p} could have visited {place}: awake, before closing, not seen elsewhere.",
-            model_type="smt",
-            variables=[{"name": "start", "type": "int", "domain": "hour 0..24", "description": "visit start"},
-                       {"name": "end", "type": "int", "domain": "hour 0..24", "description": "visit end"}],
-            constraints=[f"{t} : {e}" for t, e in cons],
-            objective="the option whose interval can contain the visit: " + "; ".join(f"{k}: {e}" for k, e in opt_exprs.items()),
+            summary=f"Find the time slot in which {p} could have visited {place}: awake, before closing, not seen anywhere else.",
+            model_type="csp",
+            variables=[{"name": "visit", "type": "int", "domain": f'hour("{fmt(wake)}")..hour("{fmt(close)}") - 1', "description": "hour of the day the visit began"}],
+            constraints=[constraint(f, t) for t, _, f in cons],
+            objective="the option whose time range contains the visit in every solution: " + "; ".join(f"{k}) {e}" for k, e in opt_exprs.items()),
         )
         return PuzzleRecord(id="", family=self.name, question=question, options=options, answer=answer, formulation=form,
                             program=program, difficulty={}, meta={"templates": used})

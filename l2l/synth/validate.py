@@ -1,19 +1,21 @@
 """Check a proposed problem (self-play proposer output) before it joins the training pool.
 
-A proposal is valid when
+A proposal is admitted only on the solver's word, never on text the proposer printed:
 1. its formulation passes `l2l.types.Formulation.from_dict`;
 2. the question is non-empty text, and the program parses and imports no source of
    nondeterminism (random, time, datetime, secrets, uuid);
-3. running the program `runs` times through `solvers.execute` gives status "ok" every time,
-   with exactly one ``ANSWER:`` line and exactly one ``UNIQUE: yes`` line (the uniqueness
-   convention of `l2l.synth.base`: the program blocked its answer and re-checked to unsat,
-   or tested every option and exactly one passed), and no ``UNIQUE: no``;
-4. every run gives the same answer (deterministic), and with `options` the answer is one
-   of the option letters.
+3. running the program `runs` times through the one execution path
+   (`l2l.pipeline.execute.run_programs`, with the prelude of the formulation's solver) gives a
+   *certified* answer every time (`l2l.pipeline.execute.certified`: a prelude solver helper
+   decided a unique model / one option / an entailed truth value / an optimum, no helper
+   reported a contradiction or several solutions, and the answer was printed by `answer`);
+4. every run gives the same answer, and with `options` the answer is one of the option letters.
 
-What it cannot check: that the program's uniqueness test is honest. A program that prints
-``UNIQUE: yes`` unconditionally passes; the proposer's reward (solve rate strictly between
-0 and 1) is what discourages degenerate problems.
+The gold answer is what the solver printed. A program that prints `UNIQUE: yes` (the old
+convention) or a constant answer without calling a solver helper is rejected. What is still
+not checked: that the question text says what the program encodes; the proposer's
+learnability reward (l2l.train.rewards.ProposerReward) pays only when the current solver
+sometimes, not always, recovers the certified answer from the question alone.
 """
 
 from __future__ import annotations
@@ -22,7 +24,6 @@ import ast
 from dataclasses import dataclass
 from typing import Any
 
-UNIQUE_YES = "UNIQUE: yes"
 NONDETERMINISTIC_MODULES = frozenset({"random", "time", "datetime", "secrets", "uuid"})
 
 
@@ -52,12 +53,11 @@ def _static_problem(program: str) -> str | None:
     return None
 
 
-def _run(program: str, runs: int, timeout_s: float) -> list[Any]:
-    from solvers import execute, execute_many
+def _run(program: str, backend: str, runs: int, timeout_s: float) -> list[Any]:
+    from l2l.pipeline.execute import ExecLimits, run_programs
+    from l2l.types import Program
 
-    if runs == 1:
-        return [execute(program, timeout_s=timeout_s)]
-    return list(execute_many([program] * runs, timeout_s=timeout_s))
+    return run_programs([Program(backend, program)] * runs, ExecLimits(timeout_s=timeout_s))
 
 
 def validate_proposal(
@@ -76,10 +76,11 @@ def validate_proposal(
     >>> validate_proposal(r.formulation, r.program, r.question, options=r.options).valid  # doctest: +SKIP
     True
     """
+    from l2l.pipeline.execute import certified
     from l2l.types import Formulation, FormulationError
 
     try:
-        Formulation.from_dict(formulation)
+        parsed = Formulation.from_dict(formulation)
     except FormulationError as e:
         return ProposalCheck(False, None, f"formulation: {e}")
     if not isinstance(question, str) or not question.strip():
@@ -92,26 +93,26 @@ def validate_proposal(
     if problem:
         return ProposalCheck(False, None, problem)
 
-    results = _run(program, runs, timeout_s)
+    results = _run(program, parsed.backend, runs, timeout_s)
     answers = []
     for i, res in enumerate(results):
         if res.status != "ok":
             detail = res.error or (res.stderr.strip().splitlines() or [""])[-1]
             return ProposalCheck(False, None, f"run {i + 1}: status {res.status}: {detail}".rstrip(": "))
-        lines = [ln.strip() for ln in res.stdout.splitlines()]
-        n_answers = sum(1 for ln in lines if ln.startswith("ANSWER:"))
-        if n_answers != 1:
-            return ProposalCheck(False, res.answer, f"run {i + 1}: printed {n_answers} ANSWER lines, expected exactly one")
-        if any(ln.startswith("UNIQUE:") and ln != UNIQUE_YES for ln in lines):
-            return ProposalCheck(False, res.answer, f"run {i + 1}: the program found several solutions (UNIQUE: no)")
-        if sum(1 for ln in lines if ln == UNIQUE_YES) != 1:
-            return ProposalCheck(False, res.answer, f"run {i + 1}: no '{UNIQUE_YES}' line: the program must prove its answer is unique")
+        if not certified(res):
+            return ProposalCheck(False, res.answer, f"run {i + 1}: the answer is not certified by a solver helper "
+                                 "(solve/choose/truth/maximize/... then answer(...), with no failed solver call)")
         answers.append(res.answer)
     if len(set(answers)) != 1:
         return ProposalCheck(False, None, f"nondeterministic: runs gave different answers {answers}")
     answer = answers[0]
     if options:
+        from l2l.data.answers import normalise_answer
+
+        # `p.truth` prints True/False/Unknown, which maps onto the options as inference maps it.
         letters = [o.split(")", 1)[0].strip().strip("(") for o in options]
-        if answer not in letters:
+        mapped = normalise_answer(answer, options)
+        if mapped not in letters:
             return ProposalCheck(False, answer, f"answer {answer!r} is not one of the option letters {letters}")
+        answer = mapped
     return ProposalCheck(True, answer, "ok")

@@ -33,10 +33,10 @@ from typing import Any
 from l2l.errors import InputError
 from l2l.train import checkpoint
 from l2l.train.curriculum import Curriculum
-from l2l.train.data import load_rows, split_rows
+from l2l.train.data import filter_rows, load_rows, split_rows
 from l2l.train.grpo_config import grpo_args, phase_settings
 from l2l.train.metrics import MetricsLog, summarise_log_history
-from l2l.train.rewards import FormulatorReward, GeneratorReward
+from l2l.train.rewards import FormulatorReward, GeneratorReward, formulator_reward, generator_reward
 
 log = logging.getLogger("l2l.train")
 
@@ -143,9 +143,19 @@ class BilevelRun:
             resume_from=self.ckpt,
         )
         self.optimizers = self._make_optimizers()
+        from l2l.train.grpo_config import cpu_has_fast_bf16, resolve_bf16
+
+        self.bf16 = resolve_bf16(cfg.grpo.get("bf16", "auto"), bool(cfg.grpo.get("use_cpu", False)))
+        log.info("precision: %s weights, bf16 autocast %s (grpo.bf16=%s; CPU bf16 in hardware: %s)", cfg.model.dtype,
+                 "on" if self.bf16 else "off", cfg.grpo.get("bf16", "auto"), cpu_has_fast_bf16())
 
         rows = load_rows(cfg.data, limit=cfg.loop.get("limit"), seed=int(cfg.seed), split=cfg.loop.get("split"))
+        rows, self.dedup_report = filter_rows(cfg, rows)
         self.train_rows, self.val_rows = split_rows(rows, int(cfg.loop.val_size), seed=int(cfg.seed))
+        if self.is_main:
+            os.makedirs(self.out_dir, exist_ok=True)
+            with open(os.path.join(self.out_dir, "dedup.json"), "w") as f:
+                json.dump(self.dedup_report, f, indent=1)
         self.curriculum = Curriculum.from_config(cfg.data)  # None unless data.curriculum.enabled
         if self.curriculum and self.ckpt and checkpoint.load_state(self.ckpt).get("curriculum"):
             self.curriculum.load_state_dict(checkpoint.load_state(self.ckpt)["curriculum"])
@@ -216,7 +226,7 @@ class BilevelRun:
                 forms = [Formulation.from_dict(json.loads(row["formulation"]))]
                 fallback += 1
             for f in forms:
-                out.append(self._row(row, generator_messages(row["question"], f, _options(row))))
+                out.append({**self._row(row, generator_messages(row["question"], f, _options(row))), "backend": f.backend})
         self._last_sampling = {"formulations_sampled": len(rows) * k, "formulations_parsed": parsed, "gold_fallbacks": fallback}
         return out
 
@@ -269,6 +279,7 @@ class BilevelRun:
         repair rounds), so a training curve and an eval table mean the same thing."""
         from l2l.config import SolveConfig
         from l2l.data.answers import is_correct
+        from l2l.pipeline.execute import ExecLimits
         from l2l.pipeline.solve import Solver
 
         fs, gs = phase_settings(self.cfg, "formulator"), phase_settings(self.cfg, "generator")
@@ -276,7 +287,8 @@ class BilevelRun:
             formulations=1,
             programs_per_formulation=1,
             repair_rounds=int(self.cfg.loop.get("val_repair_rounds", 0)),
-            timeout_s=float(self.cfg.executor.timeout_s),
+            timeout_s=ExecLimits.from_config(self.cfg.pipeline, self.cfg.get("executor")).timeout_s,
+            memory_mb=ExecLimits.from_config(self.cfg.pipeline, self.cfg.get("executor")).memory_mb,
             formulation_max_tokens=int(fs["max_completion_length"]),
             program_max_tokens=int(gs["max_completion_length"]),
             repeat_penalty=float(self.cfg.loop.get("val_repeat_penalty", 1.1)),
@@ -302,27 +314,11 @@ class BilevelRun:
         }
 
     def _generator_reward(self) -> GeneratorReward:
-        r = self.cfg.rewards.generator
-        return GeneratorReward(
-            correct=float(r.correct),
-            executes=float(r.executes),
-            well_formed=float(r.well_formed),
-            timeout_s=float(self.cfg.executor.timeout_s),
-            backend=self.cfg.executor.get("backend"),
-        )
+        return generator_reward(self.cfg)
 
     def _formulator_reward(self) -> FormulatorReward:
-        r = self.cfg.rewards.formulator
-        return FormulatorReward(
-            generator=self.policies.backend("generator"),
-            m=int(r.m),
-            correct=float(r.correct),
-            valid=float(r.valid),
-            temperature=float(r.temperature),
-            max_tokens=int(phase_settings(self.cfg, "generator")["max_completion_length"]),
-            timeout_s=float(self.cfg.executor.timeout_s),
-            backend=self.cfg.executor.get("backend"),
-        )
+        max_tokens = int(phase_settings(self.cfg, "generator")["max_completion_length"])
+        return formulator_reward(self.cfg, self.policies.backend("generator"), max_tokens)
 
     # ------------------------------------------------------------------ the loop
 
@@ -351,6 +347,7 @@ class BilevelRun:
                 st = _sum_over_processes(reward.stats)
                 rec["generator/programs"] = st["programs"]
                 rec["generator/exec_rate"] = st["ran"] / st["programs"] if st["programs"] else 0.0
+                rec["generator/certified_rate"] = st["certified"] / st["programs"] if st["programs"] else 0.0
                 rec["generator/accuracy"] = st["correct"] / st["programs"] if st["programs"] else 0.0
             elif phase == "formulator":
                 from l2l.prompts import formulator_messages
@@ -363,6 +360,8 @@ class BilevelRun:
                 rec["formulator/formulations"] = st["formulations"]
                 rec["formulator/valid_rate"] = st["valid"] / st["formulations"] if st["formulations"] else 0.0
                 rec["formulator/exec_rate"] = st["ran"] / st["programs"] if st["programs"] else 0.0
+                rec["formulator/certified_rate"] = st["certified"] / st["programs"] if st["programs"] else 0.0
+                rec["formulator/accuracy"] = st["correct"] / st["programs"] if st["programs"] else 0.0
             elif phase == "proposer":
                 from l2l.train.selfplay import proposer_phase
 

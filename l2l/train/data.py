@@ -148,6 +148,8 @@ def _dataset_rows(cfg: dict[str, Any], limit: int | None, seed: int) -> list[dic
             "program": None,
             "family": str(getattr(ex, "dataset", "") or ""),
             "difficulty": None,
+            # the puzzle without its question, for deduplication against evaluation sets
+            "puzzle": str(ex.meta.get("puzzle") or ex.question),
         }
         for ex in examples
     ]
@@ -169,6 +171,22 @@ def load_rows(data_cfg: Any, limit: int | None = None, seed: int = 0, split: str
     if not rows:
         raise InputError("the data config produced no examples")
     return rows[:limit] if limit else rows
+
+
+def filter_rows(cfg: Any, rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Training rows after deduplication against every evaluation set (`dedup.enabled`, on by
+    default; see l2l/train/dedup.py), and what was dropped (also logged)."""
+    from l2l.train.dedup import dedup_rows
+
+    dedup = cfg.get("dedup") if hasattr(cfg, "get") else None
+    if dedup is not None and not dedup.get("enabled", True):
+        log.warning("dedup.enabled=false: training rows are NOT checked against the evaluation sets")
+        return rows, {"enabled": False}
+    kept, report = dedup_rows(rows)
+    if not kept:
+        raise InputError(f"every training row ({len(rows)}) shares a puzzle with an evaluation set; "
+                         "choose other training data")
+    return kept, {"enabled": True, **report.to_dict()}
 
 
 def split_rows(rows: list[dict[str, Any]], val_size: int, seed: int = 0) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:

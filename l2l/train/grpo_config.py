@@ -31,6 +31,41 @@ def phase_settings(cfg: Any, role: str) -> dict[str, Any]:
     return {**shared, **dict(block)}
 
 
+def cpu_has_fast_bf16(cpuinfo: str | None = None) -> bool:
+    """True when this x86 CPU multiplies bf16 in hardware (AVX-512 BF16 or AMX): there a bf16
+    matmul ran about 4x faster than fp32 on 2 threads (320 vs 80 GFLOP/s measured on such a CPU);
+    without them torch emulates bf16 and it is slower than fp32."""
+    if cpuinfo is None:
+        try:
+            with open("/proc/cpuinfo", encoding="utf-8") as f:
+                cpuinfo = f.read()
+        except OSError:
+            return False
+    flags = set()
+    for line in cpuinfo.splitlines():
+        if line.startswith("flags"):
+            flags = set(line.split(":", 1)[1].split())
+            break
+    return bool(flags & {"avx512_bf16", "amx_bf16"})
+
+
+def resolve_bf16(setting: Any, use_cpu: bool) -> bool:
+    """`bf16: auto | true | false` -> whether to train with bf16 autocast. auto: on CPU when
+    `cpu_has_fast_bf16()`, on GPU when torch says the device supports it. Logged once per call
+    site by the caller (l2l.train.bilevel logs the decision at start)."""
+    if isinstance(setting, str) and setting.lower() == "auto":
+        if use_cpu:
+            return cpu_has_fast_bf16()
+        import torch
+
+        return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+    if isinstance(setting, str):
+        if setting.lower() not in ("true", "false"):
+            raise InputError(f"grpo.bf16 must be auto, true or false, got {setting!r}")
+        return setting.lower() == "true"
+    return bool(setting)
+
+
 def grpo_args(cfg: Any, role: str, output_dir: str, round_index: int = 0) -> Any:
     """Build the `GRPOConfig` for one phase of one round."""
     from trl import GRPOConfig
@@ -46,7 +81,8 @@ def grpo_kwargs(cfg: Any, role: str, output_dir: str, round_index: int = 0) -> d
     """The GRPOConfig keyword arguments for one phase (checkable without the hardware they ask for)."""
     s = phase_settings(cfg, role)
     use_cpu = bool(s.get("use_cpu", False))
-    bf16 = bool(s.get("bf16", False)) and not use_cpu  # GRPOConfig turns bf16 on by default; CPU runs need fp32
+    # GRPOConfig turns bf16 on by default; we decide explicitly (fp32 weights, bf16 autocast when fast)
+    bf16 = resolve_bf16(s.get("bf16", "auto"), use_cpu)
     num_generations = int(s["num_generations"])
     batch = int(s.get("per_device_train_batch_size") or num_generations)
     accum = int(s.get("gradient_accumulation_steps", 1))

@@ -7,11 +7,16 @@ may ship them to other processes).
 
 Nothing here re-implements the inference path: programs are pulled out of completions by
 `l2l.parsing.extract_program`, formulations by `l2l.parsing.parse_formulation`, run by
-`solvers.execute_many`, and compared with the gold answer by `l2l.data.is_correct`.
+`l2l.pipeline.execute.run_programs` (the prelude of the row's solver backend, the inference
+limits), judged by `l2l.pipeline.execute.certified` and compared with the gold answer by
+`l2l.data.is_correct`.
 
     >>> r = GeneratorReward(correct=1.0, executes=0.1, well_formed=0.05)
-    >>> r(["q"], ["```python\\nprint('ANSWER: 4')\\n```"], answer=["4"])  # doctest: +SKIP
+    >>> r(["q"], ["```python\\np = Puzzle(); x = p.Int('x', 0, 9); p.add(x * 2 == 8)\\nanswer(p.solve()[x])\\n```"],
+    ...   answer=["4"], backend=["z3"])  # doctest: +SKIP
     [1.15]
+    >>> r(["q"], ["```python\\nprint('ANSWER: 4')\\n```"], answer=["4"], backend=["z3"])  # doctest: +SKIP
+    [0.05]
 """
 
 from __future__ import annotations
@@ -31,6 +36,8 @@ __all__ = [
     "parse_proposal",
     "learnability",
     "REWARDS",
+    "generator_reward",
+    "formulator_reward",
 ]
 
 
@@ -68,77 +75,82 @@ def _options(value: Any) -> list[str] | None:
     return list(value) or None
 
 
-def _programs(texts: Sequence[str]) -> list[str | None]:
+def _programs(texts: Sequence[str], backends: Sequence[str]) -> list[Any]:
+    """`Program`s pulled out of completions the way inference does (`extract_program`); None
+    where a completion holds no program."""
     from l2l.parsing import extract_program
+    from l2l.types import Program
 
-    out: list[str | None] = []
-    for t in texts:
+    out: list[Any] = []
+    for t, b in zip(texts, backends):
         try:
-            out.append(extract_program(t))
+            out.append(Program(str(b or "z3"), extract_program(t)))
         except ValueError:
             out.append(None)
     return out
 
 
-def _execute(programs: Sequence[str | None], timeout_s: float, backend: str | None) -> list[Any]:
-    """Run the extractable programs in one batch through the shared sandbox; None stays None."""
-    from solvers import execute_many
-
-    idx = [i for i, p in enumerate(programs) if p]
-    results: list[Any] = [None] * len(programs)
-    if idx:
-        kw: dict[str, Any] = {"timeout_s": timeout_s}
-        if backend:
-            kw["backend"] = backend
-        for i, res in zip(idx, execute_many([programs[i] for i in idx], **kw)):
-            results[i] = res
-    return results
-
-
 def _correct(result: Any, gold: Any, options: list[str] | None) -> bool:
+    """A certified answer (see `l2l.pipeline.execute.certified`) that equals the gold answer."""
     from l2l.data import is_correct
+    from l2l.pipeline.execute import certified
 
-    if result is None or not result.ok or result.answer is None or gold is None:
+    if gold is None or not certified(result):
         return False
     return bool(is_correct(result.answer, str(gold), options))
 
 
+def _limits(limits: Any) -> Any:
+    from l2l.pipeline.execute import ExecLimits
+
+    return limits if limits is not None else ExecLimits()
+
+
 @dataclass
 class GeneratorReward:
-    """Generator reward: `correct` for a correct executed answer, plus shaping.
+    """Generator reward: `correct` for a correct certified answer, plus shaping.
 
-    shaping: `executes` when the program runs and prints an `ANSWER:` line, `well_formed` when
-    a program can be extracted at all. The sum for a correct program is correct+executes+well_formed.
+    Only answers that came out of the prelude's solver helpers count (`certified`): `executes`
+    is paid when the program ran to a certified answer, `correct` when that answer is also
+    right, `well_formed` when a program could be extracted at all. So an honest program that
+    fails earns `well_formed`, and so does a program that prints a constant letter, every
+    option or `UNIQUE: yes`, whether or not the letter happens to be right: guessing never
+    beats trying. Programs run through `l2l.pipeline.execute.run_programs` with the prelude of
+    the row's `backend` column (the formulation's solver), as inference runs them.
     """
 
     correct: float = 1.0
     executes: float = 0.1
     well_formed: float = 0.05
-    timeout_s: float = 10.0
-    backend: str | None = None
+    limits: Any = None  # ExecLimits; None: the defaults
     __name__: str = field(default="generator_reward", repr=False)
     # Running counts since the last `reset_stats()`, read by the loop for logging.
-    stats: dict[str, int] = field(default_factory=lambda: {"programs": 0, "extracted": 0, "ran": 0, "correct": 0}, repr=False)
+    stats: dict[str, int] = field(
+        default_factory=lambda: {"programs": 0, "extracted": 0, "ran": 0, "certified": 0, "correct": 0}, repr=False)
 
     def reset_stats(self) -> None:
         self.stats = {k: 0 for k in self.stats}
 
     def __call__(self, prompts: list[Any], completions: list[Any], **kwargs: Any) -> list[float | None]:
+        from l2l.pipeline.execute import certified, run_programs
+
         n = len(completions)
-        programs = _programs([completion_text(c) for c in completions])
-        results = _execute(programs, self.timeout_s, self.backend)
+        programs = _programs([completion_text(c) for c in completions], _column(kwargs, "backend", n, "z3"))
+        results = run_programs(programs, _limits(self.limits))
         golds = _column(kwargs, "answer", n)
         options = _column(kwargs, "options", n)
         scores: list[float | None] = []
         for prog, res, gold, opts in zip(programs, results, golds, options):
             s = 0.0
             self.stats["programs"] += 1
-            if prog:
+            if prog is not None:
                 s += self.well_formed
                 self.stats["extracted"] += 1
             if res is not None and res.ok:
-                s += self.executes
                 self.stats["ran"] += 1
+            if certified(res):
+                s += self.executes
+                self.stats["certified"] += 1
             if _correct(res, gold, _options(opts)):
                 s += self.correct
                 self.stats["correct"] += 1
@@ -152,22 +164,26 @@ class FormulatorReward:
 
     For each completion, parse the formulation; if it parses, ask `generator` (a ChatBackend
     wrapping the live generator policy, see `l2l.train.policies.PolicyBackend`) for `m` programs
-    built from question + formulation, execute them and reward the mean correctness, plus
-    `valid` for a formulation that parses. Unparseable formulations get 0.
+    built from question + formulation, run them with the formulation's solver prelude and
+    reward `valid` + `executes` x (share of the m programs that reached a certified answer) +
+    `correct` x (share that reached the gold answer). The `executes` term keeps groups from
+    being flat while the generator is rarely right: a formulation the generator can turn into
+    a program that solves *something* beats one it cannot. Unparseable formulations get 0.
     """
 
     generator: Any = None  # ChatBackend; set by the loop (not pickled across processes: see bilevel.py)
     m: int = 2
     correct: float = 1.0
     valid: float = 0.1
+    executes: float = 0.2
     temperature: float = 0.8
     max_tokens: int = 256
-    timeout_s: float = 10.0
-    backend: str | None = None
+    limits: Any = None  # ExecLimits; None: the defaults
     __name__: str = field(default="formulator_reward", repr=False)
     # Running counts since the last `reset_stats()`, read by the loop for logging.
     stats: dict[str, int] = field(
-        default_factory=lambda: {"formulations": 0, "valid": 0, "programs": 0, "ran": 0, "correct": 0}, repr=False
+        default_factory=lambda: {"formulations": 0, "valid": 0, "programs": 0, "ran": 0, "certified": 0, "correct": 0},
+        repr=False,
     )
 
     def reset_stats(self) -> None:
@@ -176,6 +192,7 @@ class FormulatorReward:
     def __call__(self, prompts: list[Any], completions: list[Any], **kwargs: Any) -> list[float | None]:
         from l2l.backends.base import GenerationParams
         from l2l.parsing import parse_formulation
+        from l2l.pipeline.execute import certified, run_programs
         from l2l.prompts import generator_messages
 
         if self.generator is None:
@@ -196,16 +213,17 @@ class FormulatorReward:
         params = GenerationParams(max_tokens=self.max_tokens, temperature=self.temperature, n=self.m)
         sampled = iter(self.generator.chat_batch(convs, params) if convs else [])
         # Flatten all m*k programs into one executor batch: the sandbox pool runs them in parallel.
-        per_item: list[list[str | None] | None] = []
-        flat: list[str | None] = []
+        per_item: list[list[Any] | None] = []
+        flat: list[Any] = []
         for f in formulations:
             if f is None:
                 per_item.append(None)
                 continue
-            progs = _programs([c.text for c in next(sampled)])
+            texts = [c.text for c in next(sampled)]
+            progs = _programs(texts, [f.backend] * len(texts))
             per_item.append(progs)
             flat.extend(progs)
-        flat_results = iter(_execute(flat, self.timeout_s, self.backend))
+        flat_results = iter(run_programs(flat, _limits(self.limits)))
         scores: list[float | None] = []
         self.stats["formulations"] += n
         for progs, gold, opts in zip(per_item, golds, options):
@@ -214,13 +232,34 @@ class FormulatorReward:
                 continue
             results = [next(flat_results) for _ in progs]
             hits = [_correct(r, gold, _options(opts)) for r in results]
+            solved = [certified(r) for r in results]
             self.stats["valid"] += 1
             self.stats["programs"] += len(results)
             self.stats["ran"] += sum(1 for r in results if r is not None and r.ok)
+            self.stats["certified"] += sum(solved)
             self.stats["correct"] += sum(hits)
-            mean = sum(hits) / len(hits) if hits else 0.0
-            scores.append(self.valid + self.correct * mean)
+            k = len(results) or 1
+            scores.append(self.valid + self.executes * sum(solved) / k + self.correct * sum(hits) / k)
         return scores
+
+
+def generator_reward(cfg: Any) -> GeneratorReward:
+    """The generator reward of a composed training config (conf/train.yaml + experiment)."""
+    from l2l.pipeline.execute import ExecLimits
+
+    r = cfg.rewards.generator
+    return GeneratorReward(correct=float(r.correct), executes=float(r.executes), well_formed=float(r.well_formed),
+                           limits=ExecLimits.from_config(cfg.pipeline, cfg.get("executor")))
+
+
+def formulator_reward(cfg: Any, generator: Any, max_tokens: int) -> FormulatorReward:
+    """The formulator reward of a composed training config, scored against `generator`."""
+    from l2l.pipeline.execute import ExecLimits
+
+    r = cfg.rewards.formulator
+    return FormulatorReward(generator=generator, m=int(r.m), correct=float(r.correct), valid=float(r.valid),
+                            executes=float(r.get("executes", 0.0)), temperature=float(r.temperature),
+                            max_tokens=int(max_tokens), limits=ExecLimits.from_config(cfg.pipeline, cfg.get("executor")))
 
 
 # ---------------------------------------------------------------- self-play proposer
@@ -269,12 +308,15 @@ def learnability(success_rate: float) -> float:
 
 @dataclass
 class ProposerReward:
-    """Self-play proposer reward: validate the proposal with `l2l.synth.validate_proposal`, then
-    measure the current solver's success rate `s` over `attempts` tries and reward learnability.
+    """Self-play proposer reward: validate the proposal with `l2l.synth.validate_proposal` (the
+    sandboxed solver must certify a unique answer, which becomes the gold), then measure the
+    current solver's success rate `s` over `attempts` tries and reward learnability.
 
     `solver` is a callable `solver(question, options, n) -> list[str | None]` (n predicted answers
-    from the current formulator+generator pipeline). Valid proposals are appended to `pool` (dicts
-    with question/options/answer/formulation/program/solve_rate) for the solver's training set.
+    from the current formulator+generator pipeline). Only certified proposals earn anything, and
+    only those with 0 < s < 1 join `pool` (dicts with question/options/answer/formulation/program/
+    solve_rate), the solver's training set: s = 0 may mean the question does not say what the
+    program encodes (arbitrary gold), s = 1 teaches nothing.
     """
 
     solver: Any = None
@@ -289,7 +331,7 @@ class ProposerReward:
 
         families = _column(kwargs, "family", len(completions), "")
         scores: list[float | None] = []
-        valid = 0
+        valid = admitted = 0
         rates: list[float] = []
         for c, fam in zip(completions, families):
             try:
@@ -306,20 +348,22 @@ class ProposerReward:
             hits = [p is not None and is_correct(p, str(check.answer), prop.options) for p in preds]
             s = sum(hits) / len(hits) if hits else 0.0
             rates.append(s)
-            self.pool.append(
-                {
-                    "id": f"selfplay-{len(self.pool)}",
-                    "question": prop.question,
-                    "options": prop.options,
-                    "answer": str(check.answer),
-                    "formulation": json.dumps(prop.formulation),
-                    "program": prop.program,
-                    "family": fam,
-                    "solve_rate": s,
-                }
-            )
+            if learnability(s) > 0:
+                admitted += 1
+                self.pool.append(
+                    {
+                        "id": f"selfplay-{len(self.pool)}",
+                        "question": prop.question,
+                        "options": prop.options,
+                        "answer": str(check.answer),
+                        "formulation": json.dumps(prop.formulation),
+                        "program": prop.program,
+                        "family": fam,
+                        "solve_rate": s,
+                    }
+                )
             scores.append(learnability(s))
-        self.last_stats = {"proposals": len(completions), "valid": valid, "solve_rates": rates}
+        self.last_stats = {"proposals": len(completions), "valid": valid, "admitted": admitted, "solve_rates": rates}
         return scores
 
 

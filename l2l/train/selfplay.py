@@ -5,10 +5,12 @@ Absolute-Zero style. Each round's `proposer_phase`:
      (accepted proposals of that family, else gold synthetic records) asking for one new problem
      as JSON {question, options, formulation, program};
   2. GRPO on the formulator adapter with `ProposerReward`: the proposal is validated by
-     `l2l.synth.validate_proposal` (program runs, deterministic, unique solution); the current
-     solver pipeline (formulator -> generator -> executor, sampled) tries it `attempts` times and
-     the reward is 1 - s when 0 < s < 1, else 0;
-  3. valid proposals join the run's pool, which later generator/formulator phases train on.
+     `l2l.synth.validate_proposal` (the sandboxed solver, through the prelude, certifies a unique
+     answer, deterministic over runs; that answer is the gold); the current solver pipeline
+     (formulator -> generator -> executor, sampled) tries it `attempts` times and the reward is
+     1 - s when 0 < s < 1, else 0 (uncertified proposals earn 0);
+  3. certified proposals with 0 < s < 1 join the run's pool, which later generator/formulator
+     phases train on.
 Logged: proposals, valid count, solve-rate spread, mean solve rate.
 """
 
@@ -23,7 +25,9 @@ PROPOSER_SYSTEM = (
     "You invent new logic puzzles with exactly one correct answer. Reply with one JSON object with keys "
     '"question" (the puzzle in plain English), "options" (list like ["A) ...", "B) ..."] or null), '
     '"formulation" (summary, model_type, variables, constraints, objective) and "program" (a Python '
-    "program using z3 that prints `ANSWER: <answer>` and `UNIQUE: yes` when the solution is unique)."
+    "program written with the solver helpers: p = Puzzle(), p.Int/p.Bool/p.Order/p.Assign/p.Pred, p.add(...), then "
+    "p.solve(), p.choose({...}), p.truth(claim) or p.maximize(expr), and answer(...) to print the answer). "
+    "Only a problem whose answer the solver certifies as unique is accepted; its gold answer is the solver's."
 )
 
 
@@ -52,7 +56,8 @@ def make_solver(run: Any, max_tokens_form: int, max_tokens_prog: int, temperatur
         from l2l.backends.base import GenerationParams
         from l2l.parsing import parse_formulation
         from l2l.prompts import formulator_messages, generator_messages
-        from l2l.train.rewards import _execute, _programs
+        from l2l.pipeline.execute import ExecLimits, certified, run_programs
+        from l2l.train.rewards import _programs
 
         forms = run.policies.backend("formulator").chat(
             formulator_messages(question, options), GenerationParams(max_tokens=max_tokens_form, temperature=temperature, n=n)
@@ -63,10 +68,12 @@ def make_solver(run: Any, max_tokens_form: int, max_tokens_prog: int, temperatur
                 parsed.append(parse_formulation(c.text))
             except ValueError:
                 parsed.append(None)
-        convs = [generator_messages(question, f, options) for f in parsed if f is not None]
+        forms = [f for f in parsed if f is not None]
+        convs = [generator_messages(question, f, options) for f in forms]
         progs = run.policies.backend("generator").chat_batch(convs, GenerationParams(max_tokens=max_tokens_prog, temperature=temperature, n=1))
-        results = _execute(_programs([g[0].text for g in progs]), float(run.cfg.executor.timeout_s), run.cfg.executor.get("backend"))
-        answers: list[str | None] = [r.answer if r is not None and r.ok else None for r in results]
+        programs = _programs([g[0].text for g in progs], [f.backend for f in forms])
+        results = run_programs(programs, ExecLimits.from_config(run.cfg.pipeline, run.cfg.get("executor")))
+        answers: list[str | None] = [r.answer if certified(r) else None for r in results]
         return answers + [None] * (n - len(answers))
 
     return solve

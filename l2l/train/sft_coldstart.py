@@ -2,8 +2,9 @@
 
 Sources of (question, formulation, program) triples:
   - rejection sampling from the base models: k formulations per question, one program each,
-    executed; a triple is kept when its answer is correct *and* agrees with the majority vote over
-    the question's executed samples (voting filters lucky guesses);
+    run through the one execution path; a triple is kept when a solver helper certified its
+    answer (`l2l.pipeline.execute.certified`), the answer is correct *and* it agrees with the
+    majority vote over the question's certified samples (voting filters lucky guesses);
   - gold pairs from synthetic puzzles (`l2l.synth` records carry a gold formulation and program),
     when `sft.use_gold` is on.
 The formulator learns question -> formulation JSON, the generator question + formulation -> program,
@@ -32,7 +33,8 @@ def rejection_sample(run: BilevelRun, rows: list[dict[str, Any]], k: int) -> tup
     from l2l.parsing import parse_formulation
     from l2l.prompts import formulator_messages, generator_messages
     from l2l.train.grpo_config import phase_settings
-    from l2l.train.rewards import _execute, _programs
+    from l2l.pipeline.execute import ExecLimits, certified, run_programs
+    from l2l.train.rewards import _programs
 
     fs, gs = phase_settings(run.cfg, "formulator"), phase_settings(run.cfg, "generator")
     temp = float(run.cfg.sft.temperature)
@@ -51,12 +53,13 @@ def rejection_sample(run: BilevelRun, rows: list[dict[str, Any]], k: int) -> tup
         [generator_messages(rows[i]["question"], f, _options(rows[i])) for i, f in attempts],
         GenerationParams(max_tokens=int(gs["max_completion_length"]), temperature=temp, n=1),
     )
-    codes = _programs([g[0].text for g in progs])
-    results = _execute(codes, float(run.cfg.executor.timeout_s), run.cfg.executor.get("backend"))
+    programs = _programs([g[0].text for g in progs], [f.backend for _, f in attempts])
+    results = run_programs(programs, ExecLimits.from_config(run.cfg.pipeline, run.cfg.get("executor")))
     by_q: dict[int, list[tuple[Any, str, str]]] = {}
-    for (i, f), code, res in zip(attempts, codes, results):
-        if code and res is not None and res.ok and res.answer is not None:
-            by_q.setdefault(i, []).append((f, code, res.answer))
+    for (i, f), program, res in zip(attempts, programs, results):
+        # Only answers a solver helper certified: a lucky constant letter is not a solve to imitate.
+        if program is not None and certified(res):
+            by_q.setdefault(i, []).append((f, program.code, res.answer))
     kept = []
     for i, items in by_q.items():
         majority, _ = Counter(a for _, _, a in items).most_common(1)[0]
@@ -64,7 +67,7 @@ def rejection_sample(run: BilevelRun, rows: list[dict[str, Any]], k: int) -> tup
         for f, code, ans in items:
             if ans == majority and is_correct(ans, row["answer"], _options(row)):
                 kept.append({**row, "formulation": f.to_json(), "program": code})
-    stats = {"sampled_formulations": len(rows) * k, "parsed": len(attempts), "executed": sum(len(v) for v in by_q.values()), "kept": len(kept)}
+    stats = {"sampled_formulations": len(rows) * k, "parsed": len(attempts), "certified": sum(len(v) for v in by_q.values()), "kept": len(kept)}
     return kept, stats
 
 
@@ -87,6 +90,8 @@ def sft_phase(run: BilevelRun, role: str, rows: list[dict[str, Any]]) -> dict[st
     from datasets import Dataset
     from trl import SFTConfig, SFTTrainer
 
+    from l2l.train.grpo_config import resolve_bf16
+
     s = run.cfg.sft
     args = SFTConfig(
         output_dir=os.path.join(run.out_dir, "trainer", f"sft-{role}"),
@@ -98,7 +103,7 @@ def sft_phase(run: BilevelRun, role: str, rows: list[dict[str, Any]]) -> dict[st
         save_strategy="no",
         report_to="none",
         use_cpu=bool(run.cfg.grpo.use_cpu),
-        bf16=bool(run.cfg.grpo.bf16) and not bool(run.cfg.grpo.use_cpu),
+        bf16=resolve_bf16(run.cfg.grpo.get("bf16", "auto"), bool(run.cfg.grpo.use_cpu)),
         max_length=int(s.max_length),
         disable_tqdm=True,
         seed=int(run.cfg.seed),

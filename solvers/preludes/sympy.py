@@ -26,14 +26,17 @@ def _fmt(v):
 def answer(value):
     """Print the final answer line (the last ANSWER line printed counts)."""
     if isinstance(value, (list, tuple)):
-        print("ANSWER: " + ", ".join(_fmt(v) for v in value))
+        text = ", ".join(_fmt(v) for v in value)
     else:
-        print("ANSWER: " + _fmt(value))
+        text = _fmt(value)
+    print("ANSWER: " + text)
+    return text
 
 
 def solve_one(equations, unknowns):
     """Solve `equations` (list of Eq or expressions equal to 0) for `unknowns`; return a dict
-    {symbol: value} for the single solution, or raise PuzzleError if there is none or several."""
+    {symbol: value} for the single solution, or raise PuzzleError if there is none or several
+    (a solution that leaves an unknown free, such as {x: 3 - y}, is several solutions)."""
     if not isinstance(equations, (list, tuple)):
         equations = [equations]
     if not isinstance(unknowns, (list, tuple)):
@@ -43,4 +46,18 @@ def solve_one(equations, unknowns):
         raise PuzzleError("no solution: the equations contradict each other; one equation is wrong")
     if len(sols) > 1:
         raise PuzzleError(f"several solutions: {sols}; add the missing condition (e.g. positivity) or pick one explicitly")
-    return sols[0]
+    sol = sols[0]
+    # sympy returns a parametric family as one dict: an unknown missing from it, or a value
+    # that still contains an unknown, means the equations do not determine it.
+    unknown_set = set(unknowns)
+    free = [u for u in unknowns if u not in sol] + sorted(
+        {s for v in sol.values() for s in getattr(v, "free_symbols", ()) if s in unknown_set}, key=str)
+    if free:
+        raise PuzzleError(f"several solutions: {sol} leaves {', '.join(map(str, free))} free; an equation is missing")
+    return sol
+
+
+# The solver record (solvers/preludes/_record.py): solve_one reports its verdict, answer its text.
+_, _wrap_call, _wrap_answer = __l2l_reporting__(globals().get("__l2l_record__"), PuzzleError)
+solve_one, answer = _wrap_call("solve_one", solve_one), _wrap_answer(answer)
+del __l2l_reporting__, _wrap_call, _wrap_answer

@@ -8,6 +8,9 @@ import re
 from z3 import *  # noqa: F401,F403
 
 
+_Z3Solver = Solver  # Puzzle's own solver; `Solver` itself is the reporting subclass below
+
+
 class PuzzleError(Exception):
     """Raised by the helpers with a message meant to be fed back to the program's author."""
 
@@ -39,6 +42,7 @@ def answer(value):
     if isinstance(value, (list, tuple)):
         value = ", ".join(_fmt(v) for v in value)
     print("ANSWER: " + _fmt(value))
+    return _fmt(value)
 
 
 def _define(name, variable):
@@ -148,7 +152,7 @@ class Puzzle:
     """
 
     def __init__(self):
-        self.solver = Solver()
+        self.solver = _Z3Solver()
         self.decls = []  # every declared z3 variable, for uniqueness checks and printing
 
     # -- declarations ------------------------------------------------------------
@@ -274,7 +278,9 @@ class Puzzle:
             raise PuzzleError("no solution: the constraints contradict each other; one constraint is wrong")
         m = self.solver.model()
         if unique:
-            keys = list(show) or self.decls
+            # Variables made with raw z3 (`Int("x")` instead of `p.Int("x")`) count too: without
+            # them a program that skips the helpers got no uniqueness check at all.
+            keys = list(show) or self.decls + _undeclared_constants(m, self.decls)
             if keys:
                 diff = Or([k != m.eval(k, model_completion=True) for k in keys])
                 if self._check(diff) == sat:
@@ -285,7 +291,9 @@ class Puzzle:
         return Model(m)
 
     def is_possible(self, cond):
-        """True if `cond` holds in at least one solution."""
+        """True if `cond` holds in at least one solution (and there is at least one)."""
+        if self._check() == unsat:
+            raise PuzzleError("no solution: the constraints contradict each other; one constraint is wrong")
         return self._check(cond) == sat
 
     def is_certain(self, cond):
@@ -359,6 +367,12 @@ class Puzzle:
         return self.optimize(objective, "min")
 
 
+def _undeclared_constants(model, decls):
+    """The model's constants (arity 0) that are not among `decls`, as z3 expressions."""
+    known = {str(d) for d in decls}
+    return [d() for d in model.decls() if d.arity() == 0 and d.name() not in known]
+
+
 class Model:
     """A solution: m[x] gives a plain Python value (int, bool, float)."""
 
@@ -385,6 +399,40 @@ class Model:
             if self[pos[o]] == place:
                 return o
         raise PuzzleError(f"no object is at position {place}; positions are {[self[pos[o]] for o in names]}")
+
+
+# -- the solver record (solvers/preludes/_record.py) ---------------------------------
+def __l2l_install_reporting__(report, wrap_call, wrap_answer):
+    for name, verdict in (("solve", lambda out: "unique"), ("choose", lambda out: "one_option"),
+                          ("truth", lambda out: f"entailed:{out}"), ("optimize", lambda out: "optimal"),
+                          ("is_certain", lambda out: f"entailed:{out}"), ("is_possible", lambda out: f"possible:{out}")):
+        setattr(Puzzle, name, wrap_call(name, getattr(Puzzle, name), verdict))
+
+    class ReportingSolver(_Z3Solver):
+        """z3's Solver, unchanged, except that `model()` also checks (on the record only)
+        whether the model is the only one over its constants: raw-z3 programs get a sound
+        uniqueness verdict too. The program's own result is not changed."""
+
+        def model(self):
+            m = _Z3Solver.model(self)
+            consts = [d() for d in m.decls() if d.arity() == 0]
+            verdict = "unique"
+            if consts:
+                _Z3Solver.push(self)
+                try:
+                    _Z3Solver.add(self, Or([c != m.eval(c, model_completion=True) for c in consts]))
+                    r = _Z3Solver.check(self)
+                finally:
+                    _Z3Solver.pop(self)
+                verdict = "unique" if r == unsat else "several" if r == sat else "unknown"
+            report({"call": "model", "ok": verdict == "unique", "verdict": verdict})
+            return m
+
+    return ReportingSolver, wrap_answer(answer)
+
+
+Solver, answer = __l2l_install_reporting__(*__l2l_reporting__(globals().get("__l2l_record__"), PuzzleError))
+del __l2l_install_reporting__, __l2l_reporting__
 
 
 # -- Python boolean operators on z3 expressions ------------------------------------

@@ -1,0 +1,71 @@
+"""Sound uniqueness in the preludes, and the solver record the rewards read (issue 14, item 6).
+
+Run through the one execution path (real sandbox, real preludes): a model with several solutions
+must never come back as "solved", whichever way the program declared its variables.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from l2l.pipeline.execute import ExecLimits, certified, run_program
+from l2l.types import Program
+
+
+def run(backend: str, code: str):
+    return run_program(Program(backend, code), ExecLimits(timeout_s=20))
+
+
+# (what the case stands for, backend, program, expected status, expected answer or error text)
+CASES = [
+    # raw z3 variables added to a Puzzle: used to skip the uniqueness check (decls empty)
+    ("raw vars in Puzzle, several", "z3", "p = Puzzle()\nx = Int('x')\np.add(x > 1, x < 5)\nanswer(p.solve()[x])",
+     "runtime_error", "several solutions"),
+    # the same with a unique model still answers
+    ("raw vars in Puzzle, unique", "z3", "p = Puzzle()\nx = Int('x')\np.add(x > 1, x < 3)\nanswer(p.solve()[x])", "ok", "2"),
+    # sympy: a parametric family {x: 3 - y} used to count as the single solution
+    ("sympy parametric", "sympy", "x, y = symbols('x y')\nanswer(solve_one([Eq(x + y, 3)], [x, y])[x])",
+     "runtime_error", "several solutions"),
+    # sympy: an unknown the solution does not mention at all
+    ("sympy unknown missing", "sympy", "x, y = symbols('x y')\nanswer(solve_one([Eq(x, 3)], [x, y])[x])",
+     "runtime_error", "several solutions"),
+    # sympy: a determined system still answers
+    ("sympy determined", "sympy", "x, y = symbols('x y')\nanswer(solve_one([Eq(x + y, 3), Eq(x - y, 1)], [x, y])[x])", "ok", "2"),
+    # python-constraint: several solutions are an error
+    ("constraint several", "constraint", "p = Problem()\np.addVariables(['a', 'b'], [1, 2])\nanswer(solve_unique(p)['a'])",
+     "runtime_error", "several solutions"),
+    # is_possible on contradictory constraints used to answer False silently
+    ("is_possible contradiction", "z3", "p = Puzzle()\nx = p.Int('x', 1, 2)\np.add(x > 5)\nanswer(p.is_possible(x == 1))",
+     "runtime_error", "no solution"),
+]
+
+
+@pytest.mark.parametrize("name,backend,code,status,expect", CASES, ids=[c[0] for c in CASES])
+def test_uniqueness(name, backend, code, status, expect):
+    res = run(backend, code)
+    assert res.status == status, res.stderr
+    if status == "ok":
+        assert res.answer == expect and certified(res)
+    else:
+        assert expect in (res.error or "") + res.stderr and not certified(res)
+
+
+def test_raw_z3_solver_model_is_reported_but_not_changed():
+    # A raw z3 Solver keeps its behaviour (the program still gets a model), but the record says
+    # the model was not unique, so the answer is not certified.
+    res = run("z3", "x = Int('x')\ns = Solver()\ns.add(x > 3, x < 6)\nprint(s.check())\nanswer(s.model()[x])")
+    assert res.status == "ok" and res.answer in ("4", "5")
+    assert {"call": "model", "ok": False, "verdict": "several"} in res.solver_events
+    assert not certified(res)
+
+
+def test_solver_events_record_calls_verdicts_and_the_answer():
+    res = run("z3", "p = Puzzle()\nx = p.Int('x', 1, 3)\np.add(x > 2)\nm = p.solve()\nanswer(m[x])")
+    assert res.status == "ok" and res.answer == "3"
+    assert res.solver_events == [{"call": "solve", "ok": True, "verdict": "unique"}, {"call": "answer", "text": "3"}]
+    assert certified(res)
+
+
+def test_unchecked_solve_is_not_a_verdict():
+    res = run("z3", "p = Puzzle()\nx = p.Int('x', 1, 3)\nanswer(p.solve(unique=False)[x])")
+    assert res.status == "ok" and not certified(res)
