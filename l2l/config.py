@@ -42,6 +42,18 @@ class SolveConfig:
     # Sandbox limits per program.
     timeout_s: float = 20.0
     memory_mb: int = 2048
+    # Run generated programs even on a machine whose sandbox has no isolation layer beyond
+    # the Python audit hook (no Landlock, no seccomp, no namespaces); they then run with all
+    # of this user's rights. Off: L2L refuses (solvers/executor.py, `l2l doctor`).
+    unsafe_exec: bool = False
+    # Wall seconds one solve may take (model loading excluded); None: no limit. No model call
+    # or program starts after it, a llama.cpp completion under way is cut at it, and the vote
+    # over the candidates so far is returned (SolveResult.stopped_by == "time_budget").
+    time_budget_s: float | None = None
+    # Decode formulations under a grammar made from their JSON schema (backends that enforce
+    # schemas: llama.cpp, OpenAI-compatible, vLLM), so they always parse; False: free text,
+    # parsed afterwards (bench/bench_constrained.py compares the two).
+    constrained_formulation: bool = True
     # Token budgets per stage.
     formulation_max_tokens: int = 768
     program_max_tokens: int = 1024
@@ -53,12 +65,30 @@ class SolveConfig:
     # runs, under the model cache directory), "ram" (this process only) or "off".
     prompt_cache: str = "disk"
 
+    def __post_init__(self) -> None:
+        # A trained model (`l2l models list`: a base plus one LoRA adapter per policy) stands for
+        # two models: its formulator adapter formulates, its generator adapter writes programs.
+        from l2l.models.registry import stage_models
+
+        formulator, generator = stage_models(self.model)
+        if formulator is not None:
+            self.formulator_model = self.formulator_model or formulator
+            self.generator_model = self.generator_model or generator
+
     def update(self, **overrides: Any) -> "SolveConfig":
         names = {f.name for f in fields(self)}
         unknown = sorted(set(overrides) - names)
         if unknown:
             raise InputError(f"unknown setting(s): {', '.join(unknown)}; valid: {', '.join(sorted(names))}")
-        return SolveConfig(**{**asdict(self), **{k: v for k, v in overrides.items()}})
+        current = asdict(self)
+        if overrides.get("model", self.model) != self.model:
+            # stage models filled in from the previous (trained) model go with it
+            from l2l.models.registry import stage_models
+
+            for key, derived in zip(("formulator_model", "generator_model"), stage_models(self.model)):
+                if derived is not None and current[key] == derived:
+                    current[key] = None
+        return SolveConfig(**{**current, **{k: v for k, v in overrides.items()}})
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

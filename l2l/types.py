@@ -24,11 +24,14 @@ __all__ = [
     "Candidate",
     "SolveResult",
     "ExecutionResult",
+    "STAGES",
+    "usage_of",
+    "add_usage",
 ]
 
 # The kinds of model the formulator may choose. Lower-case canonical names; the
 # parser maps common spellings ("constraint satisfaction", "smt", "linear program") onto these.
-MODEL_TYPES: tuple[str, ...] = ("sat", "csp", "smt", "lp", "milp", "symbolic", "arithmetic", "logic")
+MODEL_TYPES: tuple[str, ...] = ("sat", "csp", "smt", "lp", "milp", "symbolic", "arithmetic", "logic", "matching")
 
 # Which solver backend writes programs for which model type.
 BACKEND_FOR_MODEL_TYPE: dict[str, str] = {
@@ -40,6 +43,9 @@ BACKEND_FOR_MODEL_TYPE: dict[str, str] = {
     "logic": "z3",
     "symbolic": "sympy",
     "arithmetic": "sympy",
+    # zebra-style matching of several attributes, one house/position each: python-constraint
+    # enumerates every assignment, and its solve_unique reports none or several
+    "matching": "constraint",
 }
 
 _MODEL_TYPE_ALIASES: dict[str, str] = {
@@ -69,6 +75,9 @@ _MODEL_TYPE_ALIASES: dict[str, str] = {
     "equation": "symbolic",
     "equations": "symbolic",
     "arithmetic": "arithmetic",
+    "zebra": "matching",
+    "logic grid": "matching",
+    "grid puzzle": "matching",
 }
 
 
@@ -231,7 +240,41 @@ class Completion:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     elapsed_s: float = 0.0
-    finish_reason: str | None = None
+    finish_reason: str | None = None  # "stop", "length", or "time_budget" (cut at the solve's deadline)
+    stage: str | None = None  # which pipeline stage asked for it (one of STAGES), set by that stage
+
+
+# Where a solve's tokens go. Every model call belongs to one stage: "formulation" (the first
+# reading of the problem), "formulation_repair" (the parse error sent back), "coverage" (the
+# round asking for left-out statements), "program", "repair" (a failed program sent back with
+# its error). At the level of a whole solve, everything spent by reformulation rounds (their
+# formulations, coverage rounds, programs and repairs) is counted under "reformulation", so
+# the stages of `SolveResult.usage` are disjoint and add up to the solve's totals.
+STAGES: tuple[str, ...] = ("formulation", "formulation_repair", "coverage", "program", "repair", "reformulation")
+
+
+def usage_of(completions: list["Completion"], stage: str | None = None) -> dict[str, dict[str, Any]]:
+    """Calls, prompt and generated tokens and model seconds per stage (a completion's own
+    `stage`, or `stage` for all of them).
+
+    >>> usage_of([Completion("x", prompt_tokens=10, completion_tokens=3, elapsed_s=0.5, stage="program")])
+    {'program': {'calls': 1, 'prompt_tokens': 10, 'completion_tokens': 3, 'seconds': 0.5}}
+    """
+    out: dict[str, dict[str, Any]] = {}
+    for c in completions:
+        add_usage(out, {stage or c.stage or "other": {"calls": 1, "prompt_tokens": c.prompt_tokens,
+                                                        "completion_tokens": c.completion_tokens, "seconds": c.elapsed_s}})
+    return out
+
+
+def add_usage(acc: dict[str, dict[str, Any]], more: dict[str, dict[str, Any]], as_stage: str | None = None) -> dict[str, dict[str, Any]]:
+    """Add per-stage usage `more` into `acc` (all of it under `as_stage` if given); returns `acc`."""
+    for stage, u in more.items():
+        slot = acc.setdefault(as_stage or stage, {"calls": 0, "prompt_tokens": 0, "completion_tokens": 0, "seconds": 0.0})
+        for k, v in u.items():
+            slot[k] = slot.get(k, 0) + v
+        slot["seconds"] = round(slot["seconds"], 4)
+    return acc
 
 
 @dataclass
@@ -244,6 +287,10 @@ class Candidate:
     answer: str | None = None  # the normalised answer this candidate votes for
     repairs: int = 0
     error: str | None = None
+    # Model calls made for this candidate, by stage (see STAGES). A formulation shared by m
+    # program candidates is counted once, on the first of them, so candidates add up to the solve.
+    usage: dict[str, dict[str, Any]] = field(default_factory=dict)
+    phase: str = "initial"  # "reformulation" for candidates of a reformulation round
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -253,6 +300,8 @@ class Candidate:
             "answer": self.answer,
             "repairs": self.repairs,
             "error": self.error,
+            "phase": self.phase,
+            "usage": self.usage,
         }
 
 
@@ -277,6 +326,10 @@ class SolveResult:
     timings: dict[str, float] = field(default_factory=dict)
     tokens: dict[str, int] = field(default_factory=dict)
     error: str | None = None
+    # Per-stage calls, tokens and model seconds (STAGES); the stages add up to `tokens`.
+    usage: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Why sampling stopped before the configured candidates ran: "time_budget", or None.
+    stopped_by: str | None = None
 
     @property
     def best(self) -> Candidate | None:
@@ -309,5 +362,7 @@ class SolveResult:
             "votes": dict(self.votes),
             "timings": {k: round(v, 4) for k, v in self.timings.items()},
             "tokens": dict(self.tokens),
+            "usage": self.usage,
+            "stopped_by": self.stopped_by,
             "candidates": [c.to_dict() for c in self.candidates],
         }

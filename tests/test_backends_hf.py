@@ -84,3 +84,14 @@ def test_broken_directory_is_a_clear_error(tmp_path):
     with pytest.raises((ModelNotAvailable, BackendError)) as e:
         load_model(str(tmp_path), progress=False)
     assert str(tmp_path) in str(e.value)
+
+
+def test_deadline_ends_generation(hf):
+    import time
+
+    assert hf.supports_deadline
+    t = time.monotonic()
+    [c] = hf.chat(CONV_B, GenerationParams(max_tokens=1500, deadline=t + 0.3))
+    assert time.monotonic() - t < 0.3 + 1.0
+    # The random model may emit its end token early; otherwise the deadline, not max_tokens, ended it.
+    assert c.finish_reason in ("stop", "time_budget") and c.completion_tokens < 1500

@@ -39,6 +39,10 @@ def test_readme_examples_run_end_to_end(llama_05b, path):
     else:
         assert result.error  # a failure always says why
     assert result.timings["llm"] > 0 and result.tokens["completion"] > 0
+    # The real backend's token counts reach the per-stage usage, and the stages add up.
+    assert result.usage["formulation"]["completion_tokens"] > 0 and result.usage["program"]["completion_tokens"] > 0
+    assert sum(u["completion_tokens"] for u in result.usage.values()) == result.tokens["completion"]
+    assert sum(u["prompt_tokens"] for u in result.usage.values()) == result.tokens["prompt"]
 
 
 def test_cli_json_with_the_real_model():

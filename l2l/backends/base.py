@@ -36,6 +36,16 @@ class GenerationParams:
     stop: list[str] = field(default_factory=list)
     json_schema: dict[str, Any] | None = None
     repeat_penalty: float = 1.0  # >1 discourages loops (the 0.5B model repeats itself at temperature 0)
+    # A `time.monotonic()` instant at which generation must end (a solve's time budget). Backends
+    # with `supports_deadline` end the completion there (finish_reason "time_budget"); the others
+    # are only kept from starting new calls after it, by the pipeline.
+    deadline: float | None = None
+
+    def expired(self) -> bool:
+        """True once the deadline has passed (never without one)."""
+        import time
+
+        return self.deadline is not None and time.monotonic() >= self.deadline
 
 
 class ChatBackend(abc.ABC):
@@ -45,6 +55,8 @@ class ChatBackend(abc.ABC):
     name: str = "base"
     # True where `json_schema` is enforced by the decoder rather than only requested in the prompt.
     supports_json_schema: bool = False
+    # True where `GenerationParams.deadline` cuts a completion that is under way.
+    supports_deadline: bool = False
 
     def chat(self, messages: list[Message], params: GenerationParams | None = None, **kw: Any) -> list[Completion]:
         """Return `params.n` completions for one conversation."""

@@ -42,6 +42,7 @@ class HFBackend(ChatBackend):
 
     name = "hf"
     supports_json_schema = False
+    supports_deadline = True  # through generate(max_time=...)
 
     def __init__(
         self,
@@ -151,6 +152,8 @@ class HFBackend(ChatBackend):
             kw.update(temperature=None, top_p=None, top_k=None)
         if params.stop:
             kw.update(stop_strings=list(params.stop), tokenizer=tok)
+        if params.deadline is not None:  # transformers' MaxTimeCriteria ends generation there
+            kw.update(max_time=max(0.001, params.deadline - time.monotonic()))
         torch.manual_seed(self.seed if params.seed is None else params.seed)
         t0 = time.perf_counter()
         with torch.inference_mode():
@@ -175,6 +178,8 @@ class HFBackend(ChatBackend):
         tokens = row if end is None else row[: end + 1]
         text = self.tokenizer.decode(tokens, skip_special_tokens=True)
         finish = "stop" if end is not None else "length"
+        if end is None and params.deadline is not None and time.monotonic() >= params.deadline and len(tokens) < params.max_tokens:
+            finish = "time_budget"
         for s in params.stop:  # OpenAI semantics: the stop string is not part of the text
             k = text.find(s)
             if k >= 0:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -21,32 +22,213 @@ from l2l.backends.base import BackendError, ChatBackend, GenerationParams, Messa
 from l2l.types import Completion
 
 
+# One decode at a time in this process, whatever the number of Llama objects (a formulator and a
+# generator of different models) or threads (eval workers) using them: llama.cpp's threads
+# spin, so two decodes on the same cores run many times slower than one after the other, and
+# a Llama object is not safe to call from two threads at once.
+_DECODE_LOCK = threading.Lock()
+
+
 def default_threads() -> int:
-    """Cores this process may use (respects taskset/cgroup affinity), at least 1."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
+    """Cores this process may use: affinity and cgroup CPU quota, not the host's count (see
+    `l2l.machine.usable_cores`; `L2L_THREADS` overrides), at least 1."""
+    from l2l.machine import usable_cores
+
+    return usable_cores()
 
 
-def prompt_cache_dir(model_path: Path) -> Path:
-    """Where the disk prompt cache of a GGUF file lives: one directory per model file
-    (a state is only valid for the weights that computed it)."""
+class _DeadlineReached(Exception):
+    pass
+
+
+class _Deadline:
+    """Ends a llama-cpp-python completion at a `time.monotonic()` deadline.
+
+    `create_chat_completion` takes no stopping criteria, and an exception raised in a logits
+    processor is swallowed by ctypes, but `Llama.generate` calls `Llama.eval` from Python once
+    for the prompt and once per generated token. Shadowing `eval` on the instance lets us raise
+    between tokens; what was generated so far is still in `llm.input_ids`, so the cut
+    completion keeps its text and exact token counts.
+
+    The prompt is read in chunks with the deadline checked between them (measured on a loaded
+    2-core machine: one 816-token prompt took 34 s to read, which a single `eval` call cannot
+    cut; a 128-token chunk of the 0.5B model took 1.7-1.9 s). The first chunk is FIRST_CHUNK
+    tokens; later ones are sized from the speed measured so far to end before the deadline
+    (SAFETY of the time left), between MIN_CHUNK and `n_batch` tokens: far from the deadline the
+    prompt is read in full batches as without one, near it in small chunks, so a call ends about
+    one small chunk (or one token) late. Measured with the first chunk at 32 tokens and chunks
+    capped at 0.5 s: reading a 1,012-token prompt took 18% longer than unchunked (0.5B, loaded
+    machine); hence no cap. `eval` on consecutive chunks leaves the same KV cache as one call:
+    it loops over `n_batch` chunks itself."""
+
+    FIRST_CHUNK = 64
+    MIN_CHUNK = 16
+    SAFETY = 0.8
+
+    def __init__(self, llm: Any, deadline: float):
+        self.llm, self.deadline = llm, deadline
+        self.prompt_len: int | None = None  # the whole prompt, including a prefix already cached
+        self.prompt_read = False
+        self.pending: list[int] = []  # a sampled token not yet evaluated when the deadline hit
+
+    def _late(self) -> bool:
+        return time.monotonic() >= self.deadline
+
+    def __enter__(self) -> "_Deadline":
+        original = type(self.llm).eval
+
+        def eval_until_deadline(tokens):
+            tokens = list(tokens)
+            if self.prompt_len is None:  # the first call reads the prompt (the part not cached)
+                self.prompt_len = self.llm.n_tokens + len(tokens)
+                self._read_prompt(original, tokens)
+                self.prompt_read = True
+                return None
+            if self._late():
+                self.pending = tokens
+                raise _DeadlineReached
+            return original(self.llm, tokens)
+
+        self.llm.eval = eval_until_deadline
+        return self
+
+    def _read_prompt(self, original: Any, tokens: list[int]) -> None:
+        i, rate = 0, None  # prompt tokens per second, measured on this prompt
+        while True:
+            left = self.deadline - time.monotonic()
+            if left <= 0:
+                raise _DeadlineReached
+            size = self.FIRST_CHUNK if rate is None else int(rate * left * self.SAFETY)
+            size = max(self.MIN_CHUNK, min(int(self.llm.n_batch), size))
+            chunk = tokens[i:i + size]
+            t = time.monotonic()
+            original(self.llm, chunk)
+            if chunk:
+                rate = len(chunk) / max(1e-3, time.monotonic() - t)
+            i += len(chunk)
+            if i >= len(tokens):
+                return
+
+    def __exit__(self, *exc: Any) -> bool:
+        with contextlib.suppress(AttributeError):
+            del self.llm.eval
+        return False
+
+    def partial(self, elapsed: float) -> Completion:
+        """The completion as far as it got when the deadline stopped it."""
+        if not self.prompt_read:
+            return Completion("", self.prompt_len or 0, 0, elapsed, finish_reason="time_budget")
+        generated = [int(t) for t in self.llm.input_ids[self.prompt_len:self.llm.n_tokens]] + self.pending
+        text = self.llm.detokenize(generated).decode("utf-8", errors="ignore")
+        return Completion(text, self.prompt_len, len(generated), elapsed, finish_reason="time_budget")
+
+
+def prompt_cache_dir(model_path: Path, lora_path: Path | None = None) -> Path:
+    """Where the disk prompt cache of a GGUF file lives: one directory per model file and LoRA
+    adapter (a state is only valid for the weights that computed it)."""
     from l2l.models.gguf_assembly import cache_dir
 
     st = model_path.stat()
-    return cache_dir() / "prompt-cache" / f"{model_path.stem}-{st.st_size}"
+    name = f"{model_path.stem}-{st.st_size}"
+    if lora_path is not None:
+        from l2l.models.lora_gguf import sha256_file
+
+        name += f"+{lora_path.stem}-{sha256_file(lora_path)[:16]}"
+    return cache_dir() / "prompt-cache" / name
+
+
+class _SharedLlama:
+    """One llama.cpp model and context for the backends that differ only in their LoRA adapter
+    (a trained model's formulator and generator). Two `Llama` objects on one file would share
+    the mmapped weights' pages, but not the KV cache, compute buffers or weights llama.cpp
+    repacks into CPU-specific layouts: measured for the 0.5B (PSS, prompt cache off), one base
+    605 MB, base + both adapters shared 613 MB, two separate loads 738 MB.
+
+    llama.cpp applies adapters at decode time, per context, and swaps them at run time
+    (`llama_set_adapters_lora`, llama-cpp-python 0.3.x), so a switch costs no reload. The KV
+    cache, though, holds keys and values computed under the previous adapter: a switch clears
+    it and puts in the backend's own prompt cache (states its adapter computed), so a backend
+    with a prompt cache reloads its prompt prefix instead of recomputing it. All switching and
+    decoding happens under `_DECODE_LOCK`."""
+
+    _pool: dict[tuple, "_SharedLlama"] = {}
+    _pool_lock = threading.Lock()
+
+    def __init__(self, key: tuple, llm: Any):
+        self.key, self.llm = key, llm
+        self.users = 0
+        self.adapters: dict[str, Any] = {}  # adapter file -> llama_adapter_lora_p (freed with the model)
+        self.active: Any = None  # the backend whose adapter and prompt cache are in place
+
+    @classmethod
+    def acquire(cls, key: tuple, open_llama: Any) -> "_SharedLlama":
+        with cls._pool_lock:
+            shared = cls._pool.get(key)
+            if shared is None:
+                shared = cls._pool[key] = cls(key, open_llama())
+            shared.users += 1
+            return shared
+
+    def adapter(self, path: Path) -> Any:
+        """Load a GGUF LoRA onto the model once (llama.cpp checks architecture and shapes)."""
+        import llama_cpp
+
+        key = str(path)
+        if key not in self.adapters:
+            ptr = llama_cpp.llama_adapter_lora_init(self.llm._model.model, key.encode("utf-8"))
+            if not ptr:
+                raise BackendError(f"llama.cpp could not load the LoRA adapter {path} on {self.key[0]} "
+                                   "(llama.cpp's reason is on stderr: not a GGUF LoRA, or made for another base model)")
+            self.adapters[key] = ptr
+        return self.adapters[key]
+
+    def activate(self, backend: "LlamaCppBackend") -> None:
+        """Put `backend`'s adapter and prompt cache in place (call under `_DECODE_LOCK`)."""
+        if self.active is backend:
+            return
+        import ctypes
+
+        import llama_cpp
+
+        if backend._adapter is None:
+            rc = llama_cpp.llama_set_adapters_lora(self.llm._ctx.ctx, None, 0, None)
+        else:
+            adapters = (llama_cpp.llama_adapter_lora_p_ctypes * 1)(backend._adapter)
+            scales = (ctypes.c_float * 1)(backend.lora_scale)
+            rc = llama_cpp.llama_set_adapters_lora(self.llm._ctx.ctx, adapters, 1, scales)
+        if rc:
+            raise BackendError(f"llama.cpp could not set the LoRA adapter of {backend.display_name} (code {rc})")
+        self.llm.reset()  # the KV cache was computed under the previous adapter
+        self.llm.set_cache(backend._cache if backend.prompt_cache != "off" else None)
+        self.active = backend
+
+    def release(self, backend: "LlamaCppBackend") -> None:
+        with _DECODE_LOCK, self._pool_lock:
+            if self.active is backend:
+                self.active = None
+            self.users -= 1
+            if self.users > 0:
+                return
+            self._pool.pop(self.key, None)
+            with contextlib.suppress(Exception):
+                self.llm.close()
+            self.llm = None
 
 
 class LlamaCppBackend(ChatBackend):
-    """A GGUF model run by llama-cpp-python.
+    """A GGUF model run by llama-cpp-python, optionally with a GGUF LoRA adapter on top.
+
+    Backends with `lora_path` on the same base file (and context settings) share one loaded
+    model and context, switching adapters per call (see `_SharedLlama`).
 
     >>> b = LlamaCppBackend("/path/model.gguf", n_ctx=4096)  # doctest: +SKIP
     >>> b.chat([{"role": "user", "content": "hi"}], max_tokens=16)[0].text  # doctest: +SKIP
+    >>> f = LlamaCppBackend("/path/model.gguf", lora_path="formulator.gguf")  # doctest: +SKIP
     """
 
     name = "llamacpp"
     supports_json_schema = True
+    supports_deadline = True
 
     def __init__(
         self,
@@ -61,6 +243,8 @@ class LlamaCppBackend(ChatBackend):
         prompt_cache: str | None = "disk",
         prompt_cache_dir: str | os.PathLike | None = None,
         prompt_cache_mb: int = 512,
+        lora_path: str | os.PathLike | None = None,
+        lora_scale: float = 1.0,
     ):
         try:
             import llama_cpp
@@ -73,11 +257,18 @@ class LlamaCppBackend(ChatBackend):
         self.seed = int(seed)
         self.n_threads = int(n_threads or default_threads())
         self.display_name = display_name or path.name
+        self.lora_path = Path(lora_path).resolve() if lora_path else None
+        if self.lora_path is not None and not self.lora_path.is_file():
+            raise BackendError(f"LoRA adapter {self.lora_path} does not exist")
+        self.lora_scale = float(lora_scale)
+        self._shared: _SharedLlama | None = None
+        self._adapter: Any = None
+        self._cache: Any = None
         from l2l.models.progress import spinner
 
-        with spinner(f"loading {self.display_name} (llama.cpp, {self.n_threads} threads)", enabled=progress):
+        def open_llama() -> Any:
             try:
-                self.llm = llama_cpp.Llama(
+                return llama_cpp.Llama(
                     model_path=str(path),
                     n_ctx=int(n_ctx),
                     n_threads=self.n_threads,
@@ -89,8 +280,26 @@ class LlamaCppBackend(ChatBackend):
                 )
             except (ValueError, RuntimeError) as e:
                 raise BackendError(f"llama.cpp could not load {path}: {e}") from None
+
+        with spinner(f"loading {self.display_name} (llama.cpp, {self.n_threads} threads)", enabled=progress):
+            if self.lora_path is None:
+                self.llm = open_llama()
+            else:
+                key = (str(path.resolve()), int(n_ctx), self.n_threads, int(n_batch), chat_format)
+                self._shared = _SharedLlama.acquire(key, open_llama)
+                self.llm = self._shared.llm
+                try:
+                    with _DECODE_LOCK:
+                        self._adapter = self._shared.adapter(self.lora_path)
+                except BackendError:
+                    self._shared.release(self)
+                    raise
         self.n_ctx = self.llm.n_ctx()
-        self.prompt_cache = self._attach_prompt_cache(prompt_cache, prompt_cache_dir, int(prompt_cache_mb))
+        with _DECODE_LOCK:  # a shared context may be decoding for another backend
+            self.prompt_cache = self._attach_prompt_cache(prompt_cache, prompt_cache_dir, int(prompt_cache_mb))
+            if self._shared is not None:
+                self._cache = self.llm.cache
+                self._shared.active = None  # the next call puts its own adapter and cache in place
 
     def _attach_prompt_cache(self, kind: str | None, directory: str | os.PathLike | None, capacity_mb: int) -> str:
         """Attach a KV-state cache to the model; returns the kind attached ("off" if none)."""
@@ -105,7 +314,7 @@ class LlamaCppBackend(ChatBackend):
         if kind == "ram":
             self.llm.set_cache(SlimRAMCache(capacity_bytes=capacity))
             return kind
-        directory = Path(directory) if directory else prompt_cache_dir(self.model_path)
+        directory = Path(directory) if directory else prompt_cache_dir(self.model_path, self.lora_path)
         try:
             directory.mkdir(parents=True, exist_ok=True)
             self.llm.set_cache(SlimDiskCache(cache_dir=str(directory), capacity_bytes=capacity))
@@ -130,7 +339,23 @@ class LlamaCppBackend(ChatBackend):
         if params.json_schema is not None:
             # llama-cpp-python compiles the schema to a GBNF grammar: decoding cannot leave it.
             kwargs["response_format"] = {"type": "json_object", "schema": params.json_schema}
+        with _DECODE_LOCK:
+            if self._shared is not None:
+                self._shared.activate(self)
+            return self._one_locked(kwargs, params.deadline)
+
+    def _one_locked(self, kwargs: dict[str, Any], deadline: float | None) -> Completion:
         t0 = time.perf_counter()
+        if deadline is not None:
+            guard = _Deadline(self.llm, deadline)
+            try:
+                with guard:
+                    return self._complete(kwargs, t0)
+            except _DeadlineReached:
+                return guard.partial(time.perf_counter() - t0)
+        return self._complete(kwargs, t0)
+
+    def _complete(self, kwargs: dict[str, Any], t0: float) -> Completion:
         try:
             out = self.llm.create_chat_completion(**kwargs)
         except ValueError as e:  # e.g. "Requested tokens (5000) exceed context window of 4096"
@@ -164,11 +389,33 @@ class LlamaCppBackend(ChatBackend):
         base = self.seed if params.seed is None else params.seed
         return [self._one(messages, params, base + i) for i in range(max(1, params.n))]
 
+    def next_token_logits(self, tokens: list[int]) -> Any:
+        """Logits (numpy float32, one per vocabulary entry) of the token after `tokens`, under
+        this backend's adapter; evaluates from an empty KV cache (for checks, not generation)."""
+        import llama_cpp
+        import numpy as np
+
+        with _DECODE_LOCK:
+            if self._shared is not None:
+                self._shared.activate(self)
+            self.llm.reset()
+            self.llm.eval(list(tokens))
+            ptr = llama_cpp.llama_get_logits_ith(self.llm._ctx.ctx, -1)
+            out = np.ctypeslib.as_array(ptr, shape=(self.llm.n_vocab(),)).copy()
+            self.llm.reset()  # the next completion must not reuse this evaluation as a cached prefix
+            return out
+
     def count_tokens(self, text: str) -> int:
         """Tokens of `text` under this model's tokenizer."""
         return len(self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=True))
 
     def close(self) -> None:
+        shared = getattr(self, "_shared", None)
+        if shared is not None:
+            self._shared = None
+            self.llm = None
+            shared.release(self)
+            return
         llm = getattr(self, "llm", None)
         if llm is not None:
             with contextlib.suppress(Exception):

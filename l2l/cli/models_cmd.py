@@ -1,9 +1,11 @@
-"""`l2l models`: list the registered models, print an assembled GGUF path, export a GGUF to a
-transformers checkpoint.
+"""`l2l models`: list the registered and trained models, print an assembled GGUF path, export a
+GGUF to a transformers checkpoint, pack trained LoRA adapters into a trained model.
 
     l2l models list
     l2l models path qwen2.5-coder-0.5b
     l2l models export-hf qwen2.5-coder-0.5b ./qwen-0.5b-hf
+    l2l models pack l2l-0.5b --base qwen2.5-coder-0.5b --from runs/bilevel \
+        --command "python train.py +experiment=bilevel ..." --data "synthetic families, seed 1"
 """
 
 from __future__ import annotations
@@ -27,6 +29,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("out_dir", help="output directory (must not exist or be empty)")
     p.add_argument("--dtype", default="float32", choices=("float32", "bfloat16", "float16"),
                    help="weight dtype of the checkpoint (default float32: exact dequantised values)")
+    p = sub.add_parser("pack", help="turn training's PEFT adapters into a trained model (GGUF LoRA files + MANIFEST.json)")
+    p.add_argument("name", help="name of the trained model (what --model takes)")
+    p.add_argument("--base", required=True, help="registered base model the adapters were trained on")
+    p.add_argument("--from", dest="run_dir", help="training output folder: uses <dir>/adapters/{formulator,generator}")
+    p.add_argument("--formulator", help="PEFT folder of the formulator adapter (instead of --from)")
+    p.add_argument("--generator", help="PEFT folder of the generator adapter (instead of --from)")
+    p.add_argument("--command", required=True, help="the exact command that trained the adapters (recorded in the manifest)")
+    p.add_argument("--data", required=True, help="the data they were trained on (recorded in the manifest)")
+    p.add_argument("--description", default="", help="one line shown by `l2l models list`")
+    p.add_argument("--out", help="bundle folder (default: l2l/models/adapters/<name>, shipped with the package)")
+    p.add_argument("--dtype", default="f16", choices=("f16", "f32"), help="adapter weight type (default f16)")
 
 
 def _rows() -> list[dict]:
@@ -50,8 +63,40 @@ def _rows() -> list[dict]:
     ]
 
 
+def _trained_rows(problems: dict) -> list[dict]:
+    from l2l.config import DEFAULT_MODEL
+    from l2l.models.gguf_assembly import is_assembled, is_installed
+    from l2l.models.registry import MODELS, trained_models
+
+    rows = []
+    for t in trained_models(problems).values():
+        base = MODELS[t.base]
+        try:
+            t.verify()
+            verified = "ok"
+        except Exception as e:  # noqa: BLE001 -- shown in the listing, raised again when loaded
+            verified = str(e)
+        rows.append({
+            "name": t.name,
+            "backend": "llamacpp+lora",
+            "size_bytes": t.size,
+            "installed": is_installed(base),
+            "assembled": is_assembled(base),
+            "default": t.name == DEFAULT_MODEL,
+            "path": str(t.directory),
+            "extra": base.extra,
+            "description": t.description,
+            "base": t.base,
+            "adapters": {r: str(a.path) for r, a in t.adapters.items()},
+            "verified": verified,
+            "trained_from": t.trained_from,
+        })
+    return rows
+
+
 def _list(as_json: bool) -> int:
-    rows = _rows()
+    problems: dict = {}
+    rows = _rows() + _trained_rows(problems)
     if as_json:
         print(json.dumps(rows, indent=2))
         return 0
@@ -64,8 +109,20 @@ def _list(as_json: bool) -> int:
     widths = [max(len(str(x)) for x in col) for col in zip(head, *table)]
     for line in (head, *table):
         print("  ".join(str(x).ljust(w) for x, w in zip(line, widths)).rstrip())
-    print("\nAlso accepted by --model: a .gguf file, a transformers directory, a hub id "
-          "(Qwen/Qwen2.5-Coder-7B-Instruct), openai:<model>, vllm:<hub id>.")
+    trained = [r for r in rows if r["backend"] == "llamacpp+lora"]
+    if trained or problems:
+        print("\nTrained models (a base model + a GGUF LoRA adapter per policy; SIZE is the adapters'):")
+    for r in trained:
+        src = r["trained_from"]
+        print(f"  {r['name']}: {r['description'] or 'trained L2L policies'}")
+        print(f"    base:     {r['base']}")
+        print(f"    adapters: {', '.join(f'{k} {v}' for k, v in r['adapters'].items())} (sha256: {r['verified']})")
+        print(f"    command:  {src.get('command', '?')}")
+        print(f"    data:     {src.get('data', '?')}")
+    for d, message in problems.items():
+        print(f"  {d}: unreadable ({message})")
+    print("\nAlso accepted by --model: a .gguf file, a PEFT adapter folder from training (on a registered base: "
+          "llama.cpp), a transformers directory, a hub id (Qwen/Qwen2.5-Coder-7B-Instruct), openai:<model>, vllm:<hub id>.")
     return 0
 
 
@@ -75,7 +132,14 @@ def run(args: argparse.Namespace) -> int:
         return _list(getattr(args, "json", False))
     if action == "path":
         from l2l.models import ensure_gguf
+        from l2l.models.registry import MODELS, find_trained
 
+        trained = None if args.name in MODELS else find_trained(args.name)
+        if trained is not None:  # the base GGUF, then each verified adapter
+            print(ensure_gguf(trained.base, progress=not args.no_progress))
+            for path in trained.verify().values():
+                print(path)
+            return 0
         print(ensure_gguf(args.name, progress=not args.no_progress))
         return 0
     if action == "export-hf":
@@ -84,4 +148,29 @@ def run(args: argparse.Namespace) -> int:
         out = export_hf(args.name, args.out_dir, dtype=args.dtype)
         print(out)
         return 0
+    if action == "pack":
+        return _pack(args)
     raise AssertionError(action)  # argparse only allows the actions above
+
+
+def _pack(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from l2l.errors import InputError
+    from l2l.models.lora_gguf import pack
+    from l2l.models.registry import ADAPTERS_DIR, ROLES
+
+    dirs = {r: getattr(args, r) for r in ROLES}
+    if args.run_dir:
+        dirs = {r: dirs[r] or str(Path(args.run_dir) / "adapters" / r) for r in ROLES}
+    missing = [r for r in ROLES if not dirs[r]]
+    if missing:
+        raise InputError(f"no adapter for {', '.join(missing)}: pass --from RUN_DIR or --{missing[0]} DIR")
+    import shlex
+    import sys
+
+    out = pack(args.name, args.base, dirs, args.out or ADAPTERS_DIR / args.name, command=args.command,
+               data=args.data, description=args.description, dtype=args.dtype,
+               extra={"packed_with": shlex.join(["l2l", *sys.argv[1:]])})
+    print(out)
+    return 0

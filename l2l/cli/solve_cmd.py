@@ -25,6 +25,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--repair-rounds", type=int, help="times a failed program is sent back with its error")
     p.add_argument("--timeout", type=float, help="seconds each program may run")
     p.add_argument("--seed", type=int, help="sampling seed")
+    p.add_argument("--unsafe-exec", action="store_true",
+                   help="run generated programs even if this machine offers no sandbox layer beyond Python's audit hook "
+                        "(they then run with all of your rights; `l2l doctor` shows what is available)")
+    p.add_argument("--time-budget", type=float, metavar="SECONDS",
+                   help="stop sampling after this many seconds (model loading excluded) and answer with the candidates so far")
     p.add_argument("--show-program", action="store_true", help="print the formulation and the program behind the answer")
     p.add_argument("--json", action="store_true", help="print one JSON object (answer, status, formulation, program, ...) on stdout")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")
@@ -79,6 +84,10 @@ def _overrides(args: argparse.Namespace) -> dict:
         o["timeout_s"] = args.timeout
     if args.seed is not None:
         o["seed"] = args.seed
+    if getattr(args, "unsafe_exec", False):
+        o["unsafe_exec"] = True
+    if getattr(args, "time_budget", None) is not None:
+        o["time_budget_s"] = args.time_budget
     return o
 
 
@@ -91,7 +100,8 @@ def _print_account(result, show_program: bool, out) -> None:
     console.print(f"[bold]Answer:[/bold] {result.answer if result.answer is not None else '(none)'}")
     answered = sum(result.votes.values())
     agree = result.votes.get(result.answer, 0) if result.answer is not None else 0
-    console.print(f"Status: {result.status} ({agree}/{len(result.candidates)} candidates agree; {answered} answered)")
+    console.print(f"Status: {result.status} ({agree}/{len(result.candidates)} candidates agree; {answered} answered)"
+                  + (" -- stopped by the time budget" if result.stopped_by == "time_budget" else ""))
     if result.error:
         console.print(f"Error: {result.error}")
     if f:
@@ -102,6 +112,9 @@ def _print_account(result, show_program: bool, out) -> None:
     t = result.timings
     parts = [f"{k.replace('_', ' ')} {t[k]:.1f}s" for k in ("model_load", "formulation", "generation", "execution", "total") if k in t]
     console.print("Time:   " + ", ".join(parts))
+    if result.usage:
+        console.print("Tokens: " + ", ".join(f"{stage.replace('_', ' ')} {u['prompt_tokens']}+{u['completion_tokens']}"
+                                              for stage, u in result.usage.items()) + " (prompt+generated)")
     if show_program and f:
         console.print("\n[bold]Formulation[/bold]")
         console.print(Syntax(f.to_json(indent=2), "json", word_wrap=True))
@@ -123,10 +136,15 @@ def run(args: argparse.Namespace) -> int:
             raise InputError("--samples and --programs must be at least 1")
         if config.reformulations < 0:
             raise InputError("--reformulations must be 0 or more")
+        if config.time_budget_s is not None and config.time_budget_s <= 0:
+            raise InputError("--time-budget must be more than 0 seconds")
         question = read_question(args, config.max_question_chars)
         from l2l.pipeline.solve import build_solver, validate_question
 
         question = validate_question(question, config.max_question_chars)
+        from l2l.machine import warn_if_busy
+
+        warn_if_busy(config.formulator_model or config.model)
         progress = _progress(args)
         with progress as report:
             solver, load_s = build_solver(config, report)
@@ -138,7 +156,9 @@ def run(args: argparse.Namespace) -> int:
             return e.exit_code
         raise
     if args.json:
-        print(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
+        from solvers.executor import sandbox_summary
+
+        print(json.dumps({**result.to_dict(), "sandbox": sandbox_summary()}, ensure_ascii=False, indent=2))
     else:
         _print_account(result, args.show_program, sys.stdout)
     return 0 if result.answer is not None else 1

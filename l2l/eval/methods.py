@@ -25,7 +25,7 @@ from l2l.backends.base import ChatBackend, GenerationParams, Message
 from l2l.config import SolveConfig
 from l2l.data.answers import normalise_answer
 from l2l.data.example import Example
-from l2l.types import Completion, Program
+from l2l.types import Completion, Program, add_usage, usage_of
 
 # Runs programs, several at once where it can: list of Programs -> list of ExecutionResults.
 Executor = Callable[[list[Program], SolveConfig], list[Any]]
@@ -46,6 +46,9 @@ class Prediction:
     tokens: dict[str, int] = field(default_factory=dict)
     error: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # Model calls, prompt and generated tokens and model seconds per stage (l2l.types.STAGES for
+    # l2l; "answer" for direct and cot; "program" and "repair" for program).
+    usage: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -69,11 +72,16 @@ class EvalContext:
 
 
 def default_executor(programs: list[Program], config: SolveConfig) -> list[Any]:
-    """Run programs in parallel through the sandboxed executor's worker pool."""
-    from solvers import execute_many
+    """Run programs in parallel through the sandboxed executor's worker pool (the one path)."""
+    from l2l.pipeline.execute import ExecLimits, run_programs
 
-    return execute_many([p.code for p in programs], backend=[p.backend for p in programs],
-                        timeout_s=config.timeout_s, memory_mb=config.memory_mb)
+    return run_programs(programs, ExecLimits.from_config(config))
+
+
+def _deadline(ctx: EvalContext, items: int) -> float | None:
+    """When a batch of `items` examples must end under `config.time_budget_s` (per example)."""
+    budget = ctx.config.time_budget_s
+    return None if budget is None else time.monotonic() + float(budget) * max(1, items)
 
 
 def _usage(completions: list[Completion]) -> tuple[dict[str, float], dict[str, int]]:
@@ -114,7 +122,8 @@ class _AnswerMethod(Method):
         from l2l.parsing import extract_final_answer
 
         t = time.perf_counter()
-        outs = ctx.backend.chat_batch([self.messages(e) for e in examples], self.params(ctx))
+        params = replace(self.params(ctx), deadline=_deadline(ctx, len(examples)))
+        outs = ctx.backend.chat_batch([self.messages(e) for e in examples], params)
         wall = (time.perf_counter() - t) / max(1, len(examples))
         preds = []
         for e, completions in zip(examples, outs):
@@ -125,7 +134,7 @@ class _AnswerMethod(Method):
             timings["total"] = wall
             status = "answered" if answer is not None else ("unmapped" if final else "no_answer")
             preds.append(Prediction(answer, raw=text, status=status, timings=timings, tokens=tokens,
-                                    extra={"final_line": final}))
+                                    extra={"final_line": final}, usage=usage_of(completions, "answer")))
         return preds
 
 
@@ -168,6 +177,7 @@ class _ProgramState:
     repairs: int = 0
     timings: dict[str, float] = field(default_factory=lambda: {"generation": 0.0, "execution": 0.0, "llm": 0.0})
     tokens: dict[str, int] = field(default_factory=lambda: {"prompt": 0, "completion": 0})
+    usage: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 class ProgramMethod(Method):
@@ -183,10 +193,11 @@ class ProgramMethod(Method):
 
         c = ctx.config
         states = [_ProgramState(program_messages(e.question, e.options, ctx.solver_backend)) for e in examples]
-        params = GenerationParams(max_tokens=c.program_max_tokens, temperature=0.0, seed=c.seed, repeat_penalty=c.repeat_penalty)
+        params = GenerationParams(max_tokens=c.program_max_tokens, temperature=0.0, seed=c.seed, repeat_penalty=c.repeat_penalty,
+                                  deadline=_deadline(ctx, len(examples)))
         pending = list(range(len(examples)))
         for round_ in range(c.repair_rounds + 1):
-            if not pending:
+            if not pending or (round_ > 0 and params.expired()):
                 break
             self._generate([states[i] for i in pending], ctx, params, repair=round_ > 0)
             self._execute([states[i] for i in pending], [examples[i] for i in pending], ctx)
@@ -210,6 +221,7 @@ class ProgramMethod(Method):
             s.timings["generation"] += wall
             _add(s.timings, timings)
             _add(s.tokens, tokens)
+            add_usage(s.usage, usage_of(completions, "repair" if repair else "program"))
             try:
                 s.program = Program(ctx.solver_backend, extract_program(s.raw))
                 s.error = None
@@ -257,6 +269,7 @@ class ProgramMethod(Method):
             tokens=dict(s.tokens),
             error=s.error,
             extra={"repairs": s.repairs},
+            usage=s.usage,
         )
 
 
@@ -292,7 +305,9 @@ class L2LMethod(Method):
             timings=dict(result.timings),
             tokens=dict(result.tokens),
             error=result.error,
+            usage=result.usage,
             extra={
+                "stopped_by": result.stopped_by,
                 "votes": dict(result.votes),
                 "candidates": len(result.candidates),
                 "repairs": sum(c.repairs for c in result.candidates),

@@ -160,19 +160,27 @@ def _record(example: Example, pred: Prediction, method: str) -> dict[str, Any]:
         "solver_output": pred.solver_output,
         "timings": {k: round(float(v), 4) for k, v in pred.timings.items()},
         "tokens": pred.tokens,
+        "usage": pred.usage,
         "error": pred.error,
         "extra": pred.extra,
     }
 
 
 def _load_backends(run: EvalRun) -> tuple[ChatBackend, ChatBackend | None]:
-    from l2l.models import load_model
+    """The model(s) of a run, through the process's model cache: one loaded copy per weights
+    file, shared by the formulator and the generator and by every evaluation in this process
+    (a Llama context serialises its decodes; see l2l.backends.llamacpp)."""
+    from l2l.machine import warn_if_busy
+    from l2l.pipeline.solve import get_model
 
     cache = run.config.prompt_cache
-    backend = load_model(run.config.formulator_model or run.model, prompt_cache=cache)
+    warn_if_busy(run.config.formulator_model or run.model)
+    backend = get_model(run.config.formulator_model or run.model, prompt_cache=cache)
     generator = None
-    if run.config.generator_model and run.config.generator_model != (run.config.formulator_model or run.model):
-        generator = load_model(run.config.generator_model, prompt_cache=cache)
+    if run.config.generator_model:
+        generator = get_model(run.config.generator_model, prompt_cache=cache)
+        if generator is backend:
+            generator = None
     return backend, generator
 
 
@@ -283,6 +291,7 @@ def _apply_fallback(batch: list[Example], preds: list[Prediction], ctx: EvalCont
             "raw": c.raw,
             "timings": c.timings,
             "tokens": c.tokens,
+            "usage": c.usage,
         }
 
 
@@ -317,8 +326,12 @@ def summarise(records: list[dict[str, Any]], run: EvalRun | None = None, dataset
             "completion": completion_toks,
             "mean_completion_per_example": round(completion_toks / n, 1) if n else 0.0,
         },
+        "usage": usage_summary(records),
         "statuses": statuses,
     }
+    stopped = sum(1 for r in records if (r.get("extra") or {}).get("stopped_by"))
+    if stopped or (run is not None and run.config.time_budget_s is not None):
+        summary["stopped_by_time_budget"] = stopped
     fallback = [r for r in records if r.get("fallback")]
     if run is not None and run.fallback or fallback:
         with_fb = correct + sum(bool(r["fallback"].get("correct")) for r in fallback)
@@ -338,6 +351,30 @@ def summarise(records: list[dict[str, Any]], run: EvalRun | None = None, dataset
         )
     summary["created"] = time.strftime("%Y-%m-%dT%H:%M:%S")
     return summary
+
+
+def usage_summary(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per stage over prediction records: totals of calls, prompt and generated tokens and model
+    seconds, and their means per example (over all records, so stages that ran for few examples
+    show small means). Records written before per-stage usage existed count under "all"."""
+    from l2l.types import add_usage
+
+    total: dict[str, dict[str, Any]] = {}
+    for r in records:
+        usage = r.get("usage")
+        if not usage:
+            tok = r.get("tokens") or {}
+            llm = (r.get("timings") or {}).get("llm", 0.0)
+            usage = {"all": {"calls": 0, "prompt_tokens": int(tok.get("prompt", 0)),
+                             "completion_tokens": int(tok.get("completion", 0)), "seconds": float(llm)}} if tok else {}
+        add_usage(total, usage)
+    n = max(1, len(records))
+    for u in total.values():
+        u["mean_prompt_tokens"] = round(u["prompt_tokens"] / n, 1)
+        u["mean_completion_tokens"] = round(u["completion_tokens"] / n, 1)
+        u["mean_seconds"] = round(u["seconds"] / n, 3)
+        u["tokens_per_s"] = round(u["completion_tokens"] / u["seconds"], 2) if u["seconds"] else None
+    return total
 
 
 def summary_markdown(summaries: list[dict[str, Any]]) -> str:

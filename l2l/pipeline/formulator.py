@@ -57,28 +57,36 @@ class FormulationAttempt:
 
 
 def formulate(
-    backend: ChatBackend, question: str, options: list[str] | None, params: GenerationParams, *, repair: bool = True, coverage: bool = True
+    backend: ChatBackend, question: str, options: list[str] | None, params: GenerationParams, *, repair: bool = True, coverage: bool = True,
+    constrained: bool = True,
 ) -> FormulationAttempt:
     """One formulation of `question`. Never raises for bad model output: the attempt
     carries `error` instead. With `coverage`, a formulation that leaves out statements of
     the problem (see `coverage.py`) gets one round asking for them; the answer is kept only
-    if it parses and leaves out fewer."""
+    if it parses and leaves out fewer. With `constrained` (and a backend that enforces JSON
+    schemas), decoding follows FORMULATION_SCHEMA's grammar, so the reply always parses unless
+    it is cut by max_tokens or the time budget. Follow-up rounds are skipped once
+    `params.deadline` has passed. Each completion's `stage` says which round made it."""
     messages = formulator_messages(question, options)
-    if backend.supports_json_schema:
+    if constrained and backend.supports_json_schema:
         params = replace(params, json_schema=FORMULATION_SCHEMA)
-    completion = backend.chat(messages, replace(params, n=1))[0]
+    else:
+        params = replace(params, json_schema=None)
+    completion = _tagged(backend.chat(messages, replace(params, n=1))[0], "formulation")
     attempt = FormulationAttempt(None, completion.text, completions=[completion])
     try:
         attempt.formulation = parse_formulation(completion.text)
     except FormulationError as e:
         attempt.error = str(e)
+        if completion.finish_reason == "time_budget":
+            attempt.error = f"time budget reached while formulating ({e})"
     else:
-        if coverage:
+        if coverage and not params.expired():
             _complete(backend, question, messages, params, attempt)
         return attempt
-    if repair:
+    if repair and not params.expired():
         follow_up = [*messages, {"role": "assistant", "content": completion.text}, {"role": "user", "content": REPAIR_PROMPT.format(error=attempt.error)}]
-        second = backend.chat(follow_up, replace(params, n=1, temperature=0.0))[0]
+        second = _tagged(backend.chat(follow_up, replace(params, n=1, temperature=0.0))[0], "formulation_repair")
         attempt.completions.append(second)
         try:
             attempt.formulation = parse_formulation(second.text)
@@ -99,7 +107,7 @@ def _complete(backend: ChatBackend, question: str, messages: list, params: Gener
         {"role": "assistant", "content": attempt.raw},
         {"role": "user", "content": COVERAGE_PROMPT.format(missing="\n".join(f"- {m}" for m in missing))},
     ]
-    second = backend.chat(follow_up, replace(params, n=1, temperature=0.0))[0]
+    second = _tagged(backend.chat(follow_up, replace(params, n=1, temperature=0.0))[0], "coverage")
     attempt.completions.append(second)
     try:
         better = parse_formulation(second.text)
@@ -107,3 +115,8 @@ def _complete(backend: ChatBackend, question: str, messages: list, params: Gener
         return
     if len(uncovered_statements(question, better)) < len(missing):
         attempt.formulation, attempt.raw = better, second.text
+
+
+def _tagged(completion: Completion, stage: str) -> Completion:
+    completion.stage = stage
+    return completion

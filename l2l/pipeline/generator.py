@@ -22,13 +22,16 @@ class ProgramAttempt:
     example_turns: int = 0
 
 
-def _attempt(backend: ChatBackend, messages: list[Message], solver_backend: str, params: GenerationParams) -> ProgramAttempt:
+def _attempt(backend: ChatBackend, messages: list[Message], solver_backend: str, params: GenerationParams, stage: str = "program") -> ProgramAttempt:
     completion = backend.chat(messages, replace(params, n=1, json_schema=None))[0]
+    completion.stage = stage
     attempt = ProgramAttempt(None, completion.text, messages, completions=[completion])
     try:
         attempt.program = Program(solver_backend, extract_program(completion.text))
     except ValueError as e:
         attempt.error = str(e)
+        if completion.finish_reason == "time_budget":
+            attempt.error = f"time budget reached while writing the program ({e})"
     return attempt
 
 
@@ -55,4 +58,4 @@ def repair_program(backend: ChatBackend, previous: ProgramAttempt, error: str, p
         # repaired program often declared the example's objects instead of the problem's.
         history = history[:1] + history[1 + previous.example_turns:]
     messages = repair_messages(history, code, error)
-    return _attempt(backend, messages, solver_backend, replace(params, temperature=0.0))
+    return _attempt(backend, messages, solver_backend, replace(params, temperature=0.0), stage="repair")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from l2l.backends.base import ChatBackend, GenerationParams
@@ -21,7 +21,7 @@ from l2l.errors import InputError
 from l2l.pipeline.formulator import formulate
 from l2l.pipeline.generator import ProgramAttempt, repair_program, write_program
 from l2l.pipeline.vote import vote
-from l2l.types import Candidate, Completion, SolveResult
+from l2l.types import Candidate, Completion, SolveResult, add_usage, usage_of
 
 ProgressFn = Callable[[str], None]
 
@@ -54,11 +54,15 @@ def normalise(answer: str | None, options: list[str] | None) -> str | None:
 
 @dataclass
 class _Ledger:
-    """Timings and token counts of one solve, by stage."""
+    """Timings and token counts of one solve, by stage, and its time budget."""
 
     # "llm" is the backends' own generation time, so overhead = total - llm - execution.
     timings: dict[str, float] = field(default_factory=lambda: {"formulation": 0.0, "generation": 0.0, "execution": 0.0, "llm": 0.0})
     tokens: dict[str, int] = field(default_factory=lambda: {"prompt": 0, "completion": 0})
+    # time.monotonic() instant the budget ends (None: no budget); `stopped_by` is set when the
+    # budget cut a completion or kept planned work from starting.
+    deadline: float | None = None
+    stopped_by: str | None = None
 
     def add(self, stage: str, seconds: float, completions: list[Completion] = ()) -> None:
         self.timings[stage] = self.timings.get(stage, 0.0) + seconds
@@ -66,6 +70,18 @@ class _Ledger:
             self.timings["llm"] += c.elapsed_s
             self.tokens["prompt"] += c.prompt_tokens
             self.tokens["completion"] += c.completion_tokens
+            if c.finish_reason == "time_budget":
+                self.stopped_by = "time_budget"
+
+    def out_of_time(self) -> bool:
+        """True (and recorded) when the budget is spent: call it only where work would start."""
+        if self.deadline is not None and time.monotonic() >= self.deadline:
+            self.stopped_by = "time_budget"
+            return True
+        return False
+
+    def remaining(self) -> float | None:
+        return None if self.deadline is None else self.deadline - time.monotonic()
 
 
 class Solver:
@@ -78,7 +94,7 @@ class Solver:
         self.generator = generator or formulator
         self.progress = progress or (lambda _msg: None)
 
-    def _params(self, index: int, max_tokens: int) -> GenerationParams:
+    def _params(self, index: int, max_tokens: int, ledger: _Ledger | None = None) -> GenerationParams:
         # The first sample is greedy so that samples=1 is deterministic; later ones explore.
         c = self.config
         return GenerationParams(
@@ -86,13 +102,20 @@ class Solver:
             temperature=0.0 if index == 0 else c.sample_temperature,
             seed=c.seed + index,
             repeat_penalty=c.repeat_penalty,
+            deadline=ledger.deadline if ledger is not None else None,
         )
 
     def _execute(self, attempt: ProgramAttempt, ledger: _Ledger):
-        from solvers import execute
+        from l2l.pipeline.execute import ExecLimits, run_program
 
+        config = self.config
+        left = ledger.remaining()
+        if left is not None and left < config.timeout_s:
+            # Within the budget, but never under a second: most programs finish in milliseconds,
+            # and one that just made it to the sandbox should get to print its answer.
+            config = replace(config, timeout_s=max(1.0, left))
         t = time.perf_counter()
-        result = execute(attempt.program.code, backend=attempt.program.backend, timeout_s=self.config.timeout_s, memory_mb=self.config.memory_mb)
+        result = run_program(attempt.program, ExecLimits.from_config(config))
         ledger.add("execution", time.perf_counter() - t)
         return result
 
@@ -100,11 +123,16 @@ class Solver:
         c = self.config
         self.progress(f"writing program {index + 1}")
         t = time.perf_counter()
-        attempt = write_program(self.generator, question, formulation, options, self._params(index, c.program_max_tokens))
+        attempt = write_program(self.generator, question, formulation, options, self._params(index, c.program_max_tokens, ledger))
         ledger.add("generation", time.perf_counter() - t, attempt.completions)
         cand = Candidate(formulation, attempt.program, None)
+        add_usage(cand.usage, usage_of(attempt.completions))
         repairs = 0
         while True:
+            if attempt.completions and attempt.completions[-1].finish_reason == "time_budget":
+                # Cut mid-program by the budget: running the fragment could only fail.
+                cand.program, cand.error = attempt.program, f"{_budget_message(c)} while writing the program"
+                break
             if attempt.program is None:
                 cand.error = f"generator: {attempt.error}"
                 execution = None
@@ -122,40 +150,59 @@ class Solver:
                         break
                 else:
                     cand.error = f"{execution.status}: {execution.error or execution.stderr[-500:]}"
-            if repairs >= c.repair_rounds:
+            if repairs >= c.repair_rounds or ledger.out_of_time():
                 break
             repairs += 1
             self.progress(f"repairing program {index + 1}")
             t = time.perf_counter()
             feedback = cand.error if execution is None or execution.ok else _feedback(execution, attempt.program.code, formulation)
-            attempt = repair_program(self.generator, attempt, feedback, self._params(index, c.program_max_tokens), keep_example=c.repair_with_example)
+            attempt = repair_program(self.generator, attempt, feedback, self._params(index, c.program_max_tokens, ledger), keep_example=c.repair_with_example)
             ledger.add("generation", time.perf_counter() - t, attempt.completions)
+            add_usage(cand.usage, usage_of(attempt.completions))
         cand.repairs = repairs
         return cand
 
     def _formulation_candidates(self, question: str, options, i: int, m: int, ledger: _Ledger):
         """Formulation number i (greedy for 0, sampled after), then its m program candidates,
-        yielded one by one so the caller can stop early."""
+        yielded one by one so the caller can stop early. The formulation's model calls are
+        counted on the first candidate it yields."""
         c = self.config
         t = time.perf_counter()
-        f_attempt = formulate(self.formulator, question, options, self._params(i, c.formulation_max_tokens), coverage=c.coverage_repair)
+        f_attempt = formulate(self.formulator, question, options, self._params(i, c.formulation_max_tokens, ledger),
+                              coverage=c.coverage_repair, constrained=c.constrained_formulation)
         ledger.add("formulation", time.perf_counter() - t, f_attempt.completions)
+        f_usage = usage_of(f_attempt.completions)
         if f_attempt.formulation is None:
-            yield Candidate(None, None, None, error=f"formulator: {f_attempt.error}")
+            yield Candidate(None, None, None, error=f"formulator: {f_attempt.error}", usage=f_usage)
             return
         for j in range(m):
-            yield self._program_candidate(question, options, f_attempt.formulation, i * m + j, ledger)
+            if ledger.out_of_time():
+                if j == 0:  # keep the formulation (and what it cost) in the result
+                    yield Candidate(f_attempt.formulation, None, None, error=_budget_message(c), usage=f_usage)
+                return
+            cand = self._program_candidate(question, options, f_attempt.formulation, i * m + j, ledger)
+            if j == 0:
+                cand.usage = add_usage(add_usage({}, f_usage), cand.usage)
+            yield cand
 
     def solve(self, question: str, options: list[str] | None = None) -> SolveResult:
+        """Answer `question`. With `config.time_budget_s`, no model call or program starts after
+        the budget, and a completion under way is cut at it (backends with `supports_deadline`;
+        others finish their current call); the answer is the vote over the candidates so far,
+        and `stopped_by` says "time_budget"."""
         c = self.config
         question = validate_question(question, c.max_question_chars)
         ledger = _Ledger()
+        if c.time_budget_s is not None:
+            ledger.deadline = time.monotonic() + float(c.time_budget_s)
         candidates: list[Candidate] = []
         t_start = time.perf_counter()
         k, m = max(1, c.formulations), max(1, c.programs_per_formulation)
         total = k * m
         done = False
         for i in range(k):
+            if ledger.out_of_time():
+                break
             self.progress(f"formulating ({i + 1}/{k})")
             for cand in self._formulation_candidates(question, options, i, m, ledger):
                 candidates.append(cand)
@@ -168,17 +215,29 @@ class Solver:
         # Only when nothing answered: a fresh (sampled) formulation, one at a time, stopping at
         # the first answer, so a solved question costs nothing extra.
         for r in range(max(0, c.reformulations)):
-            if any(x.answer is not None for x in candidates):
+            if any(x.answer is not None for x in candidates) or ledger.out_of_time():
                 break
             self.progress(f"reformulating ({r + 1}/{c.reformulations})")
-            candidates.extend(self._formulation_candidates(question, options, k + r, m, ledger))
+            for cand in self._formulation_candidates(question, options, k + r, m, ledger):
+                cand.phase = "reformulation"
+                candidates.append(cand)
         v = vote([x.answer for x in candidates])
         ledger.timings["total"] = time.perf_counter() - t_start
         error = None
         if v.answer is None:
             errors = [x.error for x in candidates if x.error]
             error = errors[-1] if errors else "no candidate produced an answer"
-        return SolveResult(question, v.answer, v.status, candidates, v.counts, ledger.timings, ledger.tokens, error)
+            if ledger.stopped_by == "time_budget" and not candidates:
+                error = _budget_message(c)
+        usage: dict = {}
+        for x in candidates:
+            add_usage(usage, x.usage, as_stage="reformulation" if x.phase == "reformulation" else None)
+        return SolveResult(question, v.answer, v.status, candidates, v.counts, ledger.timings, ledger.tokens, error,
+                           usage=usage, stopped_by=ledger.stopped_by)
+
+
+def _budget_message(config: SolveConfig) -> str:
+    return f"time budget of {config.time_budget_s:g} s reached"
 
 
 def _off_model(code: str, formulation, question: str, options) -> str | None:
@@ -269,14 +328,17 @@ def _syntax_error_line(error_text: str) -> str | None:
     return None
 
 
-# Loaded models, reused across `reason` calls in one process (loading a GGUF takes seconds).
+# Loaded models, reused across `reason` calls and evaluations in one process (loading a GGUF
+# takes seconds), keyed by the weights they load: a formulator and a generator that name the
+# same model, however spelled, share one llama.cpp context.
 _MODEL_CACHE: dict[tuple, ChatBackend] = {}
 
 
 def get_model(name: str, **overrides: Any) -> ChatBackend:
     from l2l.models import load_model
+    from l2l.models.load import model_key
 
-    key = (name, tuple(sorted(overrides.items())))
+    key = (model_key(name), tuple(sorted((k, str(v)) for k, v in overrides.items())))
     if key not in _MODEL_CACHE:
         _MODEL_CACHE[key] = load_model(name, **overrides)
     return _MODEL_CACHE[key]
