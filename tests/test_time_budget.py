@@ -181,7 +181,9 @@ def test_llamacpp_completion_is_cut_at_the_deadline_and_the_model_state_survives
     long_msgs = [{"role": "user", "content": " ".join(f"item{i} weighs {i % 7} kg;" for i in range(300)) + " Which items weigh 3 kg?"}]
     t = time.monotonic()
     reading = llama_05b.chat(long_msgs, GenerationParams(max_tokens=16, deadline=t + 0.3))[0]
-    assert reading.finish_reason == "time_budget" and reading.completion_tokens == 0, reading
+    # Cut by the deadline before its 16 tokens (while reading, or a few tokens in when an earlier
+    # test left the prompt's prefix in the KV state and reading was quick).
+    assert reading.finish_reason == "time_budget" and reading.completion_tokens < 16, reading
     assert time.monotonic() - t < 0.3 + 1.0 and reading.prompt_tokens > 1500
     assert llama_05b.chat(long_msgs, GenerationParams(max_tokens=4))[0].completion_tokens > 0  # still usable
     schema = {"type": "object", "properties": {"numbers": {"type": "array", "items": {"type": "integer"}}}, "required": ["numbers"]}

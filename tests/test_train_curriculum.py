@@ -119,7 +119,7 @@ def test_data_synthetic_override_composes_with_the_smoke_experiment():
 
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
         cfg = compose(config_name="train", overrides=["+experiment=smoke", "data=synthetic", "data.curriculum.enabled=true"])
-    assert cfg.data.name == "synthetic" and len(cfg.data.mix) == 12 and cfg.data.curriculum.enabled
+    assert cfg.data.name == "synthetic" and len(cfg.data.mix) == 14 and cfg.data.curriculum.enabled
     rows = load_rows(cfg.data, limit=cfg.loop.limit, seed=int(cfg.seed), split=cfg.loop.split)
     assert len(rows) == cfg.loop.limit == 6
     assert not {r["family"] for r in rows} <= set(cfg.data.families)  # smoke's families were not used
