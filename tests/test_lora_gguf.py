@@ -522,7 +522,7 @@ def test_real_05b_adapter_effect_agrees_between_transformers_and_llama_cpp(hf_05
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from l2l.backends.llamacpp import LlamaCppBackend
-    from l2l.models.lora_gguf import converted
+    from l2l.models.lora_gguf import peft_to_gguf
 
     tok = AutoTokenizer.from_pretrained(hf_05b_dir)
     text = tok.apply_chat_template([{"role": "user", "content": "Write a Python function that adds two numbers."}],
@@ -540,7 +540,8 @@ def test_real_05b_adapter_effect_agrees_between_transformers_and_llama_cpp(hf_05
         cpp_base = plain.next_token_logits(tokens)
     finally:
         plain.close()
-    lora = LlamaCppBackend(gguf_05b_path, n_ctx=512, progress=False, prompt_cache="off", lora_path=converted(peft_dir))
+    lora = LlamaCppBackend(gguf_05b_path, n_ctx=512, progress=False, prompt_cache="off",
+                           lora_path=peft_to_gguf(peft_dir, tmp_path / "lora.gguf"))
     try:
         cpp_lora = lora.next_token_logits(tokens)
     finally:
