@@ -283,12 +283,13 @@ class BilevelRun:
         from l2l.pipeline.solve import Solver
 
         fs, gs = phase_settings(self.cfg, "formulator"), phase_settings(self.cfg, "generator")
+        limits = ExecLimits.from_config(self.cfg.pipeline, self.cfg.get("executor"))
         config = SolveConfig(
             formulations=1,
             programs_per_formulation=1,
             repair_rounds=int(self.cfg.loop.get("val_repair_rounds", 0)),
-            timeout_s=ExecLimits.from_config(self.cfg.pipeline, self.cfg.get("executor")).timeout_s,
-            memory_mb=ExecLimits.from_config(self.cfg.pipeline, self.cfg.get("executor")).memory_mb,
+            timeout_s=limits.timeout_s,
+            memory_mb=limits.memory_mb,
             formulation_max_tokens=int(fs["max_completion_length"]),
             program_max_tokens=int(gs["max_completion_length"]),
             repeat_penalty=float(self.cfg.loop.get("val_repeat_penalty", 1.1)),
