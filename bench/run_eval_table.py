@@ -1,24 +1,34 @@
-"""Produce the README results table: every dataset x method with one model, then one comparison.
+"""Fill in the README accuracy table: every dataset x method with one model, resumably.
 
     python bench/run_eval_table.py                         # default model, report splits, 100 per set
-    python bench/run_eval_table.py --model qwen2.5-coder-0.5b --limit 10 --methods cot l2l
-    python bench/run_eval_table.py --dry-run               # print the commands only
+    python bench/run_eval_table.py --limit 50 --datasets logiclm_folio bbh_web_of_lies
+    python bench/run_eval_table.py --dry-run               # the commands, and which cells are done
+    python bench/run_eval_table.py --table-only            # regenerate the markdown from the results only
+    nohup flock /tmp/l2l-model.lock python bench/run_eval_table.py > runs/eval-table.log 2>&1 &   # in the background
 
-Each cell is one `l2l eval` run into runs/eval/<model>/<dataset>/<method>, so an interrupted
-table resumes where it stopped (rerun the same command). Each dataset is evaluated on its
-`report_split` (conf/data/<name>.yaml: the split minus the first 20 items, which are kept for
-prompt tuning), at most `--limit` items chosen with `--seed`. The table (markdown) goes to
-stdout and to <runs>/table.md, the chart to <runs>/table.png, and the exact commands to
-<runs>/commands.sh.
+Each cell is one `l2l eval` run (printed by --dry-run; its work folder is
+runs/eval/<model>/<dataset>/<method>) on the dataset's `report_split` (conf/data/<name>.yaml:
+the split minus the first 20 items, kept for prompt tuning), at most `--limit` items chosen with
+`--seed`, the same items for every method. Cells run in this process (one model load for the
+table), only their missing items, and each cell's finished predictions (gzip), summary and run
+identity are published to bench/results/eval/<model>/<dataset>/<method>/ with the commit and
+command of every session, also when interrupted. A later run, on this machine or on a fresh clone
+elsewhere, continues from those files and re-does nothing (`l2l/eval/cells.py`).
+
+The markdown (bench/results/eval/TABLE.md, and the README between `<!-- eval-table:start -->` and
+`<!-- eval-table:end -->`) is generated from the published files only (`l2l/eval/table.py`).
+`l2l eval --compare bench/results/eval/<model>/*/*` draws the bar chart of the same cells.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
-import subprocess
 import sys
 from pathlib import Path
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 DATASETS = [
     "logiclm_prontoqa",
@@ -36,11 +46,45 @@ DATASETS = [
     "bbh_date_understanding",
 ]
 METHODS = ["cot", "program", "l2l", "l2l_vote"]
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def cells_for(args: argparse.Namespace) -> list:
+    """The table's cells in run order: dataset by dataset, so each row fills in across methods."""
+    from l2l.data import DATASETS as REGISTRY
+    from l2l.errors import InputError
+    from l2l.eval.cells import Cell
+
+    cells = []
+    for name in args.datasets:
+        if name not in REGISTRY:
+            raise InputError(f"unknown dataset {name}")
+        split = REGISTRY[name].report_split or REGISTRY[name].split
+        for method in args.methods:
+            cells.append(Cell(args.model, name, method, split=split, limit=args.limit, seed=args.seed,
+                              samples=args.samples if method == "l2l_vote" else None, sets=tuple(args.set)))
+    return cells
+
+
+def write_table(args: argparse.Namespace) -> str:
+    """Regenerate TABLE.md and the README section from the published cells; returns TABLE.md."""
+    from l2l.eval.table import render, splice
+
+    results = Path(args.results)
+    models = list(dict.fromkeys([args.model, *args.also_models]))
+    full, section = render(results, models, args.datasets, args.methods)
+    results.mkdir(parents=True, exist_ok=True)
+    (results / "TABLE.md").write_text(full, encoding="utf-8")
+    if args.readme:
+        readme = Path(args.readme)
+        readme.write_text(splice(readme.read_text(encoding="utf-8"), section), encoding="utf-8")
+    return full
 
 
 def main(argv: list[str] | None = None) -> int:
     from l2l.config import DEFAULT_MODEL
-    from l2l.data import DATASETS as REGISTRY
+    from l2l.errors import L2LError
+    from l2l.eval.cells import model_label, read_published, run_cell
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default=DEFAULT_MODEL)
@@ -49,48 +93,40 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--limit", type=int, default=100, help="items per dataset (the whole report split if smaller)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--samples", type=int, default=5, help="l2l_vote candidates")
-    p.add_argument("--runs", default=None, help="output root (default runs/eval/<model>)")
+    p.add_argument("--runs", default=None, help="work folders (default runs/eval/<model>)")
+    p.add_argument("--results", default=str(ROOT / "bench/results/eval"), help="published cells and TABLE.md")
+    p.add_argument("--readme", default=str(ROOT / "README.md"), help="README to update between the markers ('' to skip)")
+    p.add_argument("--also-models", nargs="*", default=[], help="other models whose published cells the table shows")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="passed to every l2l eval")
-    p.add_argument("--dry-run", action="store_true")
+    p.add_argument("--dry-run", action="store_true", help="print each cell's command (# done / # n of N finished)")
+    p.add_argument("--table-only", action="store_true", help="only regenerate the markdown from the published cells")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
     args = p.parse_args(argv)
 
-    runs = Path(args.runs or f"runs/eval/{Path(args.model).name}")
-    commands: list[list[str]] = []
-    dirs: list[str] = []
-    for name in args.datasets:
-        if name not in REGISTRY:
-            print(f"error: unknown dataset {name}", file=sys.stderr)
-            return 2
-        split = REGISTRY[name].report_split or REGISTRY[name].split
-        for method in args.methods:
-            out = runs / name / method
-            cmd = ["l2l", "eval", "--dataset", name, "--split", split, "--method", method, "--model", args.model,
-                   "--limit", str(args.limit), "--seed", str(args.seed), "--out", str(out)]
-            if method == "l2l_vote":
-                cmd += ["--samples", str(args.samples)]
-            for item in args.set:
-                cmd += ["--set", item]
-            commands.append(cmd)
-            dirs.append(str(out))
-    compare = ["l2l", "eval", "--compare", *dirs, "--plot", str(runs / "table.png")]
-    script = "\n".join(shlex.join(c) for c in commands + [compare]) + "\n"
+    try:
+        cells = cells_for(args)
+    except L2LError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    runs = Path(args.runs or f"runs/eval/{model_label(args.model)}")
     if args.dry_run:
-        print(script, end="")
+        for cell in cells:
+            have = len(read_published(Path(args.results) / cell.key))
+            print(shlex.join(cell.command(runs)) + (f"  # {have} finished" if have else ""))
         return 0
-    runs.mkdir(parents=True, exist_ok=True)
-    (runs / "commands.sh").write_text(script)
-    for cmd in commands:
-        print("+", shlex.join(cmd), file=sys.stderr, flush=True)
-        rc = subprocess.call([sys.executable, "-m", "l2l", *cmd[1:]])
-        if rc != 0:
-            print(f"failed (exit {rc}): {shlex.join(cmd)}; rerun this script to resume", file=sys.stderr)
-            return rc
-    table = subprocess.run([sys.executable, "-m", "l2l", *compare[1:]], capture_output=True, text=True)
-    if table.returncode != 0:
-        print(table.stderr, file=sys.stderr, end="")
-        return table.returncode
-    (runs / "table.md").write_text(table.stdout)
-    print(table.stdout, end="")
+    if not args.table_only:
+        session = shlex.join(["python", "bench/run_eval_table.py", *(sys.argv[1:] if argv is None else argv)])
+        for cell in cells:
+            print("+", shlex.join(cell.command(runs)), file=sys.stderr, flush=True)
+            try:
+                outcome = run_cell(cell, args.results, runs, session_command=session, progress=not args.quiet)
+            except L2LError as e:
+                write_table(args)
+                print(f"error: {e}\n(finished items are published; rerun this script to resume)", file=sys.stderr)
+                return 1
+            print(f"  {outcome.after} items finished ({outcome.after - outcome.before} new)", file=sys.stderr)
+            write_table(args)  # after every cell, so the table is current while the next one runs
+    print(write_table(args), end="")
     return 0
 
 

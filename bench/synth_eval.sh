@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Accuracy of one model on the held-out synthetic puzzles, per family, with `cot` and `l2l`.
 #
-#   bash bench/synth_eval.sh [MODEL] [ITEMS_PER_FAMILY]      # defaults: qwen2.5-coder-1.5b, 5
+#   bash bench/synth_eval.sh [MODEL] [ITEMS_PER_FAMILY] [METHODS]   # defaults: qwen2.5-coder-1.5b, 5, "cot l2l"
+#   bash bench/synth_eval.sh l2l-0.5b-sft 10 l2l      # a trained model, l2l only
 #
 # Writes the held-out set (seed 900000, far from the training seeds) to runs/heldout, one
 # `l2l eval` run per family and method to runs/synth/<model>/<family>/<method> (resumable),
@@ -10,11 +11,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 model="${1:-qwen2.5-coder-1.5b}"
 n="${2:-5}"
+methods="${3:-cot l2l}"
 python3 bench/synth_heldout.py runs/heldout -n 20 >/dev/null
 runs=()
 for path in runs/heldout/*.jsonl; do
   family="$(basename "$path" .jsonl)"
-  for method in cot l2l; do
+  for method in $methods; do
     out="runs/synth/$model/$family/$method"
     l2l eval -d "$path" --method "$method" -m "$model" --limit "$n" --out "$out" --quiet
     runs+=("$out")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from l2l.data import is_correct, match_option, normalise_answer, parse_options
+from l2l.data.answers import RULES, match_answer
 
 TF = ["A) True", "B) False"]
 TFU = ["A) True", "B) False", "C) Unknown"]
@@ -22,6 +23,7 @@ DATES = ["(A) 12/11/1937", "(B) 12/25/1937", "(C) 01/04/1938"]
 COUNTS = ["A) 2", "B) 3", "C) 12"]
 KEVIN = ["A) Kevin is a knight", "B) Kevin is a knave"]
 SHAPES = ["(A) circle", "(B) heptagon", "(C) hexagon", "(D) kite"]
+HALVES = ["A) 0.25", "B) 0.5", "C) 5"]
 
 # (text, options, expected)
 WITH_OPTIONS = [
@@ -69,6 +71,19 @@ WITH_OPTIONS = [
     ("kite", SHAPES, "D"),  # single-word options
     ("", TF, None),  # empty answer
     ("ANSWER: B", TF, "B"),  # program's own answer line passed through unparsed
+    # Extra words that contradict the option (issue 17): "red" names option A, but "rightmost"
+    # is not what A says ("second from the left"), and no option says it.
+    ("The red book is the rightmost", BOOKS, None),
+    ("red book is leftmost", BOOKS, None),  # the same with a different position word
+    ("The red book is the second from the left", BOOKS, "A"),  # ... while A's own text still maps
+    ("red book is second from left", BOOKS, "A"),  # ... and so does A's text with words left out
+    ("Eve is third", RACE, "B"),  # a copula is not a contradiction ("is" for "finished")
+    ("Eve finished first", RACE, None),  # but a different place is, though only Eve is named
+    ("1/2", HALVES, "B"),  # a fraction against decimal options, by value
+    ("x = 0.25", HALVES, "A"),  # a labelled number
+    ("5 cows", HALVES, "C"),  # a number with its unit
+    ("15", HALVES, None),  # 15 is none of the numbers (5 is not inside 15)
+    ("0.75", HALVES, None),  # a number matching no numeric option does not fall through to word rules
 ]
 
 
@@ -129,6 +144,18 @@ CORRECTNESS = [
     ("apple", "apple banana", None, False),  # a partial list is wrong
     (None, "A", TF, False),  # no prediction is never correct
     ("blue", "A", BIRDS, False),  # ambiguous mapping counts as wrong
+    ("The red book is the rightmost", "A", BOOKS, False),  # extra words contradict option A (issue 17)
+    ("5 cows", "5", None, True),  # unit word after the number
+    ("x = 5", "5", None, True),  # a program printing its variable
+    ("1/2", "0.5", None, True),  # a fraction against a decimal gold
+    ("0.5", "1/2", None, True),  # ... and the reverse
+    ("1/3", "0.333333", None, True),  # a non-terminating fraction within the float tolerance
+    ("15", "5", None, False),  # 5 is not inside 15
+    ("5", "15", None, False),  # ... nor the reverse
+    ("15 cows", "5", None, False),  # the unit does not change which number it is
+    ("x = 5, y = 3", "5", None, False),  # two values: the gold is one of them, but which was asked is unknown; not rewarded
+    ("not 5", "5", None, False),  # a negated number is not the number
+    ("5 or 6", "5", None, False),  # two candidate values
 ]
 
 
@@ -146,3 +173,33 @@ def test_match_option_is_deterministic_under_option_order():
     # Reordering options must move the answer with its option, never change which text is chosen.
     reordered = [BOOKS[2].replace("C)", "A)"), BOOKS[0].replace("A)", "B)"), BOOKS[1].replace("B)", "C)")]
     assert match_option("the blue book", reordered) == "C"
+
+
+# (prediction, gold, options, correct, rule): which rule read each answer, so an evaluation can
+# count how many answers each rule decided (summary.json "match_rules").
+RULE_CASES = [
+    ("(B)", "B", TF, True, "letter"),  # a letter
+    ("A) True", "B", TF, False, "letter"),  # a wrong letter keeps its rule
+    ("False", "B", TF, True, "option_text"),  # the option's whole text
+    ("1/2", "B", HALVES, True, "numeric"),  # a number equal to one option's
+    ("yes", "A", TF, True, "synonym"),  # yes for True
+    ("Eve", "B", RACE, True, "phrase"),  # inside exactly one option
+    ("Carol is a knight, Dave is a knave, Kevin is a knave", "B", KEVIN, True, "clause"),  # one clause is one option
+    ("blue book second from left", "B", BOOKS, True, "keywords"),  # the option's distinguishing words, not as one phrase
+    ("The red book is the rightmost", "A", BOOKS, False, "unmapped"),  # contradicting words: no option
+    ("maybe", "C", TFU, False, "unmapped"),  # an answer that is none of the options
+    (None, "A", TF, False, "none"),  # no answer at all
+    ("3.0", "3", None, True, "exact"),  # the same canonical number
+    ("3.0000001", "3", None, True, "numeric"),  # equal by value within tolerance
+    ("x = 5", "5", None, True, "numeric"),  # a labelled number
+    ("True", "Yes", None, True, "yes_no"),  # a Python boolean for a Yes gold
+    ("apple banana", "apple banana", None, True, "exact"),  # free text
+    ("4", "5", None, False, "exact"),  # a wrong number read as it was written
+]
+
+
+@pytest.mark.parametrize("prediction,gold,options,correct,rule", RULE_CASES)
+def test_match_answer_names_the_rule(prediction, gold, options, correct, rule):
+    m = match_answer(prediction, gold, options)
+    assert (m.correct, m.rule) == (correct, rule)
+    assert m.rule in RULES and is_correct(prediction, gold, options) is correct  # is_correct is its boolean

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from eval_fixtures import REPLIES, called_tags, scripted_model, tiny_dataset
+from eval_fixtures import REPLIES, called_tags, code, scripted_model, tiny_dataset
 
 from l2l.config import SolveConfig
 from l2l.data import load_dataset
@@ -60,6 +60,19 @@ def test_program_runs_in_the_sandbox_and_repairs_a_crash(examples):
 def test_program_without_repair_reports_the_runtime_error(examples):
     preds = METHODS["program"].run_batch(examples[2:3], EvalContext(backend=scripted_model(), config=SolveConfig(repair_rounds=0)))
     assert preds[0].prediction is None and preds[0].status == "runtime_error" and "boom" in preds[0].error
+
+
+def test_program_repairs_get_the_pipelines_hints_and_example_setting(examples):
+    # Fairness (issue 17): the one-stage baseline is told what l2l's repair is told, so the two
+    # differ only in the formulation stage.
+    replies = {**REPLIES, "program": {"q3": code("answer(apples - 2)")}, "repair": {"q3": code("answer(5)")}}
+    model = scripted_model(replies)
+    config = SolveConfig(repair_with_example=False)
+    pred = METHODS["program"].run_batch(examples[2:3], EvalContext(backend=model, config=config))[0]
+    assert pred.prediction == "5"
+    repair = model.calls[-1][0]
+    assert "Hint: `apples` is used but never declared" in repair[-1]["content"]  # solve.repair_feedback's hint
+    assert len(repair) == 4  # system, question, failed program, repair request: the worked example was dropped
 
 
 def test_program_answer_that_matches_no_option_is_unmapped(examples):

@@ -38,6 +38,18 @@ def test_outputs_one_line_per_example_and_a_summary(tmp_path, data):
     assert "| program |" in table and "50.0%" in table and "75.0%" in table
 
 
+def test_each_prediction_records_the_matching_rule_and_the_summary_counts_them(tmp_path, data):
+    out = tmp_path / "run"
+    summary = run_eval(EvalRun(data, "program", out), backend=scripted_model(), progress=False)
+    recs = {r["id"]: r for r in lines(out / "predictions.jsonl")}
+    # q1/q2: the program printed "True", read as option A's text (right for q1, wrong for q2);
+    # q3: it printed 5 for gold "5"; q4 wrote no program, so there was no answer to read.
+    assert {k: (r["match_rule"], r["answer_text"]) for k, r in recs.items()} == {
+        "q1": ("option_text", "True"), "q2": ("option_text", "True"), "q3": ("exact", "5"), "q4": ("none", None)}
+    assert summary["match_rules"] == {"option_text": {"answers": 2, "correct": 1}, "exact": {"answers": 1, "correct": 1},
+                                      "none": {"answers": 1, "correct": 0}}
+
+
 def test_rerun_with_same_out_redoes_nothing(tmp_path, data):
     out = tmp_path / "run"
     run_eval(EvalRun(data, "cot", out), backend=scripted_model(), progress=False)

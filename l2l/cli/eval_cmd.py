@@ -89,6 +89,29 @@ def command_of(args: argparse.Namespace) -> str:
     return " ".join(shlex.quote(p) for p in parts)
 
 
+def run_spec(args: argparse.Namespace):
+    """The `EvalRun` an `l2l eval` command line describes (also used by bench/run_eval_table.py,
+    so a table cell runs exactly the command it records)."""
+    from l2l.eval.runner import EvalRun
+
+    config = _config(args)
+    return EvalRun(
+        dataset=args.dataset,
+        method=args.method,
+        out=args.out,
+        split=args.split,
+        limit=args.limit,
+        seed=args.seed,
+        model=config.model,
+        samples=args.samples,
+        fallback=args.fallback,
+        batch_size=args.batch_size,
+        overwrite=args.overwrite,
+        config=config,
+        command=command_of(args),
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     from l2l.errors import InputError
 
@@ -107,25 +130,9 @@ def run(args: argparse.Namespace) -> int:
     if args.plot:
         raise InputError("--plot applies to --compare")
 
-    from l2l.eval.runner import EvalRun, run_eval, summary_markdown
+    from l2l.eval.runner import run_eval, summary_markdown
 
-    config = _config(args)
-    run_spec = EvalRun(
-        dataset=args.dataset,
-        method=args.method,
-        out=args.out,
-        split=args.split,
-        limit=args.limit,
-        seed=args.seed,
-        model=config.model,
-        samples=args.samples,
-        fallback=args.fallback,
-        batch_size=args.batch_size,
-        overwrite=args.overwrite,
-        config=config,
-        command=command_of(args),
-    )
-    summary = run_eval(run_spec, progress=not args.quiet)
+    summary = run_eval(run_spec(args), progress=not args.quiet)
     print(summary_markdown([summary]), end="")
     print(f"predictions: {args.out}/predictions.jsonl  summary: {args.out}/summary.json", file=sys.stderr)
     return 0

@@ -6,7 +6,7 @@
     >>> is_correct("no", ex.answer, ex.options)  # doctest: +SKIP
 """
 
-from l2l.data.answers import is_correct, match_option, normalise_answer, parse_options
+from l2l.data.answers import Match, is_correct, match_answer, match_option, normalise_answer, parse_options
 from l2l.data.example import Example, dedup_against, parse_split, puzzle_key, subset
 from l2l.data.registry import DATASETS, DatasetSpec, benchmarks_root, load_dataset, project_root
 
@@ -14,10 +14,12 @@ __all__ = [
     "DATASETS",
     "DatasetSpec",
     "Example",
+    "Match",
     "benchmarks_root",
     "dedup_against",
     "is_correct",
     "load_dataset",
+    "match_answer",
     "match_option",
     "normalise_answer",
     "parse_options",

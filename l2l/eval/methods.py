@@ -8,8 +8,11 @@
 | `l2l` | formulates, then writes a program from the formulation | the executed program (l2l.pipeline) |
 | `l2l_vote` | `l2l` with k samples and a vote (self-consistency) | the plurality answer |
 
-`program` gets the same helpers, worked-example style and repair rounds as `l2l`; the only
-difference is the formulation stage, so the comparison measures that stage. A failed program
+`program` gets the same helpers, worked-example style, repair rounds, repair hints
+(`l2l.pipeline.solve.repair_feedback`) and answer mapping as `l2l`; the differences are the
+formulation stage and what comes with it (the solver library chosen by the formulation's model
+type, where `program` always writes z3; the coverage and off-model checks that need a
+formulation), so the comparison measures that stage. A failed program
 is a failed prediction: the optional `cot` fallback is applied by the runner and reported
 separately.
 """
@@ -37,6 +40,9 @@ class Prediction:
 
     prediction: str | None  # normalised: option letter, True/False, number string, ...
     raw: str = ""  # the model's final text (for l2l: the winning program's stdout answer)
+    # The answer as the method read it, before normalisation (cot's final line, the program's
+    # printed answer): the runner scores this text so it can record which matching rule read it.
+    answer_text: str | None = None
     status: str = "no_answer"
     formulation: dict[str, Any] | None = None
     program: str | None = None
@@ -133,7 +139,7 @@ class _AnswerMethod(Method):
             timings, tokens = _usage(completions)
             timings["total"] = wall
             status = "answered" if answer is not None else ("unmapped" if final else "no_answer")
-            preds.append(Prediction(answer, raw=text, status=status, timings=timings, tokens=tokens,
+            preds.append(Prediction(answer, raw=text, answer_text=final, status=status, timings=timings, tokens=tokens,
                                     extra={"final_line": final}, usage=usage_of(completions, "answer")))
         return preds
 
@@ -173,8 +179,10 @@ class _ProgramState:
     raw: str = ""
     execution: Any = None
     answer: str | None = None
-    error: str | None = None
+    error: str | None = None  # recorded in the prediction
+    feedback: str | None = None  # what the repair round tells the model (the pipeline's hints)
     repairs: int = 0
+    example_turns: int = 2  # messages after the system prompt holding the worked example
     timings: dict[str, float] = field(default_factory=lambda: {"generation": 0.0, "execution": 0.0, "llm": 0.0})
     tokens: dict[str, int] = field(default_factory=lambda: {"prompt": 0, "completion": 0})
     usage: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -211,7 +219,12 @@ class ProgramMethod(Method):
         for s in states:
             if repair:
                 s.repairs += 1
-                s.messages = repair_messages(s.messages, s.program.code if s.program else s.raw, s.error or "no answer")
+                history = s.messages
+                if not ctx.config.repair_with_example and s.example_turns:
+                    # As l2l's repair_program: without the example the repair cannot copy its names.
+                    history, s.example_turns = history[:1] + history[1 + s.example_turns:], 0
+                code = s.program.code if s.program else s.raw
+                s.messages = repair_messages(history, code, s.feedback or s.error or "no answer")
         t = time.perf_counter()
         outs = ctx.backend.chat_batch([s.messages for s in states], params)
         wall = (time.perf_counter() - t) / max(1, len(states))
@@ -227,8 +240,11 @@ class ProgramMethod(Method):
                 s.error = None
             except ValueError as e:
                 s.program, s.error = None, f"generator: {e}"
+            s.feedback = s.error
 
     def _execute(self, states: list[_ProgramState], examples: list[Example], ctx: EvalContext) -> None:
+        from l2l.pipeline.solve import repair_feedback
+
         runnable = [(s, e) for s, e in zip(states, examples) if s.program is not None]
         if not runnable:
             return
@@ -241,9 +257,12 @@ class ProgramMethod(Method):
             if r.ok:
                 s.answer = normalise_answer(r.answer, e.options)
                 s.error = None if s.answer is not None else f"the program's answer {r.answer!r} matches no option"
+                s.feedback = s.error
             else:
                 s.answer = None
                 s.error = f"{r.status}: {r.error or (r.stderr or '')[-500:]}"
+                # The same hints l2l's repair gets (undeclared names, spaced names, no answer(...)).
+                s.feedback = repair_feedback(r, s.program.code)
 
     @staticmethod
     def _prediction(s: _ProgramState) -> Prediction:
@@ -261,6 +280,7 @@ class ProgramMethod(Method):
         return Prediction(
             s.answer,
             raw=s.raw,
+            answer_text=ex.answer if ex is not None and ex.ok else None,
             status=status,
             program=s.program.code if s.program else None,
             solver_output=ex.to_dict() if ex is not None else None,
@@ -297,6 +317,7 @@ class L2LMethod(Method):
         return Prediction(
             answer,
             raw=str(execution.answer) if execution is not None and execution.answer is not None else "",
+            answer_text=execution.answer if execution is not None and execution.ok else None,
             status=result.status,
             formulation=result.formulation.to_dict() if result.formulation is not None else None,
             program=result.program.code if result.program is not None else None,

@@ -25,7 +25,7 @@ from typing import Any
 
 from l2l.backends.base import ChatBackend
 from l2l.config import DEFAULT_MODEL, SolveConfig
-from l2l.data import Example, is_correct, load_dataset
+from l2l.data import Example, Match, load_dataset, match_answer
 from l2l.errors import InputError, L2LError
 from l2l.eval.methods import METHODS, EvalContext, Executor, Prediction
 
@@ -142,7 +142,20 @@ def _prepare_out(run: EvalRun) -> Path:
     return out
 
 
+def score(pred: Prediction, example: Example) -> Match:
+    """Whether a prediction is right and which answer-matching rule read it (l2l.data.answers.RULES).
+
+    Scores the method's un-normalised answer text where it kept one, through the same function
+    the training rewards use, so the rule is the one that mapped the model's own words; an answer
+    the method could not normalise counts as "unmapped" (wrong)."""
+    if pred.prediction is None:
+        return Match(False, "unmapped" if pred.answer_text else "none")
+    text = pred.answer_text if pred.answer_text is not None else pred.prediction
+    return match_answer(text, example.answer, example.options)
+
+
 def _record(example: Example, pred: Prediction, method: str) -> dict[str, Any]:
+    match = score(pred, example)
     return {
         "id": example.id,
         "dataset": example.dataset,
@@ -151,7 +164,9 @@ def _record(example: Example, pred: Prediction, method: str) -> dict[str, Any]:
         "options": example.options,
         "gold": example.answer,
         "prediction": pred.prediction,
-        "correct": is_correct(pred.prediction, example.answer, example.options),
+        "correct": match.correct,
+        "match_rule": match.rule,
+        "answer_text": pred.answer_text,
         "status": pred.status,
         "executed": pred.executed,
         "raw": pred.raw,
@@ -284,10 +299,12 @@ def _apply_fallback(batch: list[Example], preds: list[Prediction], ctx: EvalCont
         return
     cot = METHODS["cot"].run_batch([e for e, _ in failed], ctx)
     for (e, p), c in zip(failed, cot):
+        match = score(c, e)
         p.extra["fallback"] = {
             "method": "cot",
             "prediction": c.prediction,
-            "correct": is_correct(c.prediction, e.answer, e.options),
+            "correct": match.correct,
+            "match_rule": match.rule,
             "raw": c.raw,
             "timings": c.timings,
             "tokens": c.tokens,
@@ -328,6 +345,7 @@ def summarise(records: list[dict[str, Any]], run: EvalRun | None = None, dataset
         },
         "usage": usage_summary(records),
         "statuses": statuses,
+        "match_rules": match_rule_counts(records),
     }
     stopped = sum(1 for r in records if (r.get("extra") or {}).get("stopped_by"))
     if stopped or (run is not None and run.config.time_budget_s is not None):
@@ -351,6 +369,22 @@ def summarise(records: list[dict[str, Any]], run: EvalRun | None = None, dataset
         )
     summary["created"] = time.strftime("%Y-%m-%dT%H:%M:%S")
     return summary
+
+
+def match_rule_counts(records: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
+    """Per answer-matching rule (l2l.data.answers.RULES): how many answers it read and how many of
+    those were right, so a reader can see how much of the accuracy a lenient rule carries.
+    Records written before rules were recorded count as "unrecorded".
+
+    >>> match_rule_counts([{"match_rule": "letter", "correct": True}, {"match_rule": "phrase", "correct": False}])
+    {'letter': {'answers': 1, 'correct': 1}, 'phrase': {'answers': 1, 'correct': 0}}
+    """
+    counts: dict[str, dict[str, int]] = {}
+    for r in records:
+        c = counts.setdefault(str(r.get("match_rule") or "unrecorded"), {"answers": 0, "correct": 0})
+        c["answers"] += 1
+        c["correct"] += bool(r.get("correct"))
+    return counts
 
 
 def usage_summary(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:

@@ -155,7 +155,7 @@ class Solver:
             repairs += 1
             self.progress(f"repairing program {index + 1}")
             t = time.perf_counter()
-            feedback = cand.error if execution is None or execution.ok else _feedback(execution, attempt.program.code, formulation)
+            feedback = cand.error if execution is None or execution.ok else repair_feedback(execution, attempt.program.code, formulation)
             attempt = repair_program(self.generator, attempt, feedback, self._params(index, c.program_max_tokens, ledger), keep_example=c.repair_with_example)
             ledger.add("generation", time.perf_counter() - t, attempt.completions)
             add_usage(cand.usage, usage_of(attempt.completions))
@@ -266,9 +266,15 @@ def _ignores_most_of(code: str, formulation) -> str | None:
     return None
 
 
-def _feedback(execution, code: str | None = None, formulation=None) -> str:
+def repair_feedback(execution, code: str | None = None, formulation=None) -> str:
     """What the generator is told about a failed run: status, the error line, stderr's tail, and
-    hints for mistakes small models make often."""
+    hints for mistakes small models make often. The one-stage `program` method of `l2l eval`
+    gets the same text (without the formulation's parts), so it repairs on equal terms.
+
+    >>> from solvers.result import ExecutionResult
+    >>> repair_feedback(ExecutionResult("no_answer")).splitlines()
+    ['status: no_answer', 'The program finished without calling answer(...).']
+    """
     parts = [f"status: {execution.status}"]
     if execution.error:
         parts.append(execution.error)

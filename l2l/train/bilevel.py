@@ -90,6 +90,14 @@ def _options(row: dict[str, Any]) -> list[str] | None:
     return list(row["options"]) if row.get("options") else None
 
 
+def set_learning_rate(optimizer: Any, lr: float) -> None:
+    """Set every parameter group's rate. TRL's trainers take our optimizers as they are and ignore
+    their own `learning_rate` argument, so the rate a phase trains at is the one set here."""
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+        group["initial_lr"] = lr  # what a (constant) scheduler built on it starts from
+
+
 class BilevelRun:
     """One training run: policies, optimizers, data, metrics and the round loop."""
 
@@ -197,6 +205,9 @@ class BilevelRun:
             opts[role] = torch.optim.AdamW(params, lr=lr, weight_decay=float(self.cfg.grpo.get("weight_decay", 0.0)))
             if self.ckpt:
                 checkpoint.load_optimizer(self.ckpt, role, opts[role])
+                # A loaded state carries the learning rate it was saved with (an SFT cold start's,
+                # say); the config of this run decides the rate, the state keeps only the moments.
+                set_learning_rate(opts[role], lr)
         return opts
 
     # ------------------------------------------------------------------ stages

@@ -18,12 +18,15 @@ resume=true` continues with GRPO from them.
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections import Counter
 from typing import Any
 
 from l2l.train import checkpoint
-from l2l.train.bilevel import BilevelRun, _options
+from l2l.train.bilevel import BilevelRun, _options, set_learning_rate
+
+log = logging.getLogger(__name__)
 
 
 def rejection_sample(run: BilevelRun, rows: list[dict[str, Any]], k: int) -> tuple[list[dict[str, Any]], dict[str, int]]:
@@ -72,7 +75,10 @@ def rejection_sample(run: BilevelRun, rows: list[dict[str, Any]], k: int) -> tup
 
 
 def sft_datasets(triples: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
-    """Conversational SFT rows for each policy."""
+    """Conversational prompt/completion SFT rows for each policy: `prompt` is exactly the message list
+    inference sends (`formulator_messages`, `generator_messages`), `completion` the assistant turn.
+    TRL computes the loss on the completion only (`completion_only_loss`), so the adapters learn to
+    answer the prompts, not to recite the API notes in them."""
     from l2l.prompts import formulator_messages, generator_messages
     from l2l.types import Formulation
 
@@ -80,31 +86,53 @@ def sft_datasets(triples: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]
     for t in triples:
         f = Formulation.from_dict(json.loads(t["formulation"]))
         opts = _options(t)
-        out["formulator"].append({"messages": formulator_messages(t["question"], opts) + [{"role": "assistant", "content": f.to_json(indent=1)}]})
+        out["formulator"].append({"prompt": formulator_messages(t["question"], opts),
+                                  "completion": [{"role": "assistant", "content": f.to_json(indent=1)}]})
         code = f"```python\n{t['program'].strip()}\n```"
-        out["generator"].append({"messages": generator_messages(t["question"], f, opts) + [{"role": "assistant", "content": code}]})
+        out["generator"].append({"prompt": generator_messages(t["question"], f, opts),
+                                 "completion": [{"role": "assistant", "content": code}]})
     return out
 
 
+def _last_checkpoint(folder: str) -> str | None:
+    """The newest `checkpoint-N` the Trainer saved under `folder`, or None."""
+    from transformers.trainer_utils import get_last_checkpoint
+
+    return get_last_checkpoint(folder) if os.path.isdir(folder) else None
+
+
 def sft_phase(run: BilevelRun, role: str, rows: list[dict[str, Any]]) -> dict[str, float]:
+    """Fine-tune one adapter. The Trainer saves the adapters, optimizer, scheduler and RNG state every
+    `sft.save_steps` steps under `<out_dir>/trainer/sft-<role>/`; with `resume=true` a killed run
+    continues from the newest of those (a finished phase resumes at its last step and trains nothing)."""
     from datasets import Dataset
     from trl import SFTConfig, SFTTrainer
 
     from l2l.train.grpo_config import resolve_bf16
 
     s = run.cfg.sft
+    steps = int((s.get(role) or {}).get("steps", s.steps))
+    out = os.path.join(run.out_dir, "trainer", f"sft-{role}")
+    optimizer = run.optimizers[role]
+    grpo_lr = optimizer.param_groups[0]["lr"]
+    set_learning_rate(optimizer, float(s.learning_rate))
     args = SFTConfig(
-        output_dir=os.path.join(run.out_dir, "trainer", f"sft-{role}"),
-        max_steps=int(s.steps),
+        output_dir=out,
+        max_steps=steps,
         per_device_train_batch_size=int(s.batch_size),
+        gradient_accumulation_steps=int(s.get("gradient_accumulation_steps", 1)),
         learning_rate=float(s.learning_rate),
         lr_scheduler_type="constant",
         logging_steps=1,
-        save_strategy="no",
+        save_strategy="steps",
+        save_steps=int(s.get("save_steps", 5)),
+        # two so that a kill while writing the newest still leaves a complete one
+        save_total_limit=2,
         report_to="none",
         use_cpu=bool(run.cfg.grpo.use_cpu),
         bf16=resolve_bf16(run.cfg.grpo.get("bf16", "auto"), bool(run.cfg.grpo.use_cpu)),
         max_length=int(s.max_length),
+        # the Trainer then prints each step's loss: the progress line of a long CPU run
         disable_tqdm=True,
         seed=int(run.cfg.seed),
     )
@@ -115,37 +143,87 @@ def sft_phase(run: BilevelRun, role: str, rows: list[dict[str, Any]]) -> dict[st
         processing_class=run.policies.tokenizer,
         optimizers=(run.optimizers[role], None),
     )
-    trainer.train()
+    resume = _last_checkpoint(out) if run.cfg.resume else None
+    if resume and _step(resume) >= steps:
+        # A finished phase: the Trainer would still take one more step when resumed at max_steps
+        # (it skips batches, not steps), so load what that checkpoint holds and train nothing.
+        log.info("SFT %s: complete in %s, loading it", role, resume)
+        _load_trainer_checkpoint(run, role, resume)
+        trainer.state = trainer.state.load_from_json(os.path.join(resume, "trainer_state.json"))
+    else:
+        if resume:
+            log.info("SFT %s: resuming from %s", role, resume)
+        trainer.train(resume_from_checkpoint=resume)
+    run.policies.activate(role)  # the Trainer's adapter loading may leave another adapter active
+    set_learning_rate(optimizer, grpo_lr)  # the saved round carries GRPO's rate, not the cold start's
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
-    return {f"sft/{role}/loss_first": losses[0] if losses else 0.0, f"sft/{role}/loss_last": losses[-1] if losses else 0.0, f"sft/{role}/rows": len(rows)}
+    return {f"sft/{role}/loss_first": losses[0] if losses else 0.0, f"sft/{role}/loss_last": losses[-1] if losses else 0.0,
+            f"sft/{role}/rows": len(rows), f"sft/{role}/steps": int(trainer.state.global_step),
+            f"sft/{role}/resumed_from_step": _step(resume) if resume else 0}
+
+
+def _step(checkpoint_dir: str) -> int:
+    return int(checkpoint_dir.rstrip("/").rsplit("-", 1)[1])
+
+
+def _load_trainer_checkpoint(run: BilevelRun, role: str, folder: str) -> None:
+    """Put a Trainer checkpoint's adapter weights and optimizer state into the live policy."""
+    import torch
+    from peft import set_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    name = run.policies.adapter_name(role)
+    sub = os.path.join(folder, name) if os.path.isdir(os.path.join(folder, name)) else folder
+    set_peft_model_state_dict(run.policies.models[role], load_file(os.path.join(sub, "adapter_model.safetensors")), adapter_name=name)
+    optim = os.path.join(folder, "optimizer.pt")
+    if os.path.exists(optim):
+        run.optimizers[role].load_state_dict(torch.load(optim, map_location="cpu", weights_only=True))
+
+
+def _triples(r: BilevelRun, cfg: Any, rec: dict[str, Any]) -> list[dict[str, Any]]:
+    """The cold-start triples; sampled ones are written to `<out_dir>/sft_triples.jsonl` once and
+    read back on resume, so an interrupted run trains on the same data without sampling again."""
+    path = os.path.join(r.out_dir, "sft_triples.jsonl")
+    if cfg.resume and os.path.exists(path):
+        with open(path) as f:
+            sampled = [json.loads(line) for line in f]
+        rec["sft/sampled_reused"] = len(sampled)
+    else:
+        sampled = []
+        if int(cfg.sft.samples_per_question) > 0:
+            with r.metrics.stage("rejection_sampling"):
+                sampled, stats = rejection_sample(r, r.train_rows, int(cfg.sft.samples_per_question))
+            rec.update({f"sft/{k}": v for k, v in stats.items()})
+        if r.is_main:
+            with open(path + ".tmp", "w") as f:
+                f.writelines(json.dumps(t) + "\n" for t in sampled)
+            os.replace(path + ".tmp", path)
+    triples = list(sampled)
+    if cfg.sft.use_gold:
+        gold = [t for t in r.train_rows if t.get("formulation") and t.get("program")]
+        triples += gold
+        rec["sft/gold"] = len(gold)
+    return triples
 
 
 def run(cfg: Any) -> dict[str, Any]:
     """Build the cold-start data, fine-tune both adapters, save them as round 0."""
     r = BilevelRun(cfg)
     rec: dict[str, Any] = {"round": 0, "mode": "sft"}
-    if cfg.loop.validate_before:
+    if cfg.loop.validate_before and not (cfg.resume and os.path.exists(os.path.join(r.out_dir, "sft_triples.jsonl"))):
         with r.metrics.stage("validate"):
             before = r.validate()
         r.metrics.write({"round": -1, **before})
-    triples: list[dict[str, Any]] = []
-    if int(cfg.sft.samples_per_question) > 0:
-        with r.metrics.stage("rejection_sampling"):
-            sampled, stats = rejection_sample(r, r.train_rows, int(cfg.sft.samples_per_question))
-        triples += sampled
-        rec.update({f"sft/{k}": v for k, v in stats.items()})
-    if cfg.sft.use_gold:
-        gold = [t for t in r.train_rows if t.get("formulation") and t.get("program")]
-        triples += gold
-        rec["sft/gold"] = len(gold)
+    triples = _triples(r, cfg, rec)
     rec["sft/triples"] = len(triples)
     if triples:
         data = sft_datasets(triples)
         for role in ("formulator", "generator"):
             with r.metrics.stage(f"sft_{role}"):
                 rec.update(sft_phase(r, role, data[role]))
-    with r.metrics.stage("validate"):
-        rec.update(r.validate())
+    if int(cfg.loop.validate_every) > 0:
+        with r.metrics.stage("validate"):
+            rec.update(r.validate())
     with r.metrics.stage("checkpoint"):
         if r.is_main:
             checkpoint.save_round(r.out_dir, 0, r.policies, r.optimizers, {"mode": "sft"})

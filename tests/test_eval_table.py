@@ -1,0 +1,146 @@
+"""The accuracy table: cells resume from their published files without re-running a finished item
+(also on a fresh clone), and the markdown comes from those files only. Scripted model, real
+sandbox; no model is loaded. (~10 s)"""
+
+from __future__ import annotations
+
+import gzip
+import importlib.util
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from eval_fixtures import called_tags, scripted_model, tiny_dataset
+
+from l2l.eval.cells import Cell, read_published, read_summary, run_cell
+from l2l.eval.table import README_END, README_START, render, splice
+
+MODEL = "scripted-test"
+
+
+class Killed(KeyboardInterrupt):
+    pass
+
+
+@pytest.fixture()
+def table(tmp_path):
+    """A tiny dataset, a results root (what git would hold) and a work root (runs/, not in git)."""
+    data = str(tiny_dataset(tmp_path))
+    return {"cell": lambda method: Cell(MODEL, data, method), "results": tmp_path / "results",
+            "runs": tmp_path / "runs" / MODEL}
+
+
+def _dying_model(after_calls: int):
+    model = scripted_model()
+    original = model._chat
+
+    def dies(messages, params):
+        if len(model.calls) == after_calls:
+            raise Killed()  # Ctrl-C, or the machine went away, in the middle of an item
+        return original(messages, params)
+
+    model._chat = dies
+    return model
+
+
+def test_a_partial_table_resumes_without_rerunning_a_finished_item(table):
+    cot = table["cell"]("cot")
+    published = table["results"] / cot.key
+    assert cot.key == Path(MODEL, "tiny", "cot")
+
+    # 1. Killed during the third item: the two finished ones are published (compressed) anyway.
+    with pytest.raises(KeyboardInterrupt):
+        run_cell(cot, table["results"], table["runs"], backend=_dying_model(2), progress=False)
+    assert [r["id"] for r in read_published(published)] == ["q1", "q2"]
+    with gzip.open(published / "predictions.jsonl.gz", "rt") as f:  # really gzip, one record per line
+        assert len(f.read().splitlines()) == 2
+    first = read_summary(published)
+    assert first["n"] == 2 and first["items_selected"] == 4 and len(first["history"]) == 1
+    assert first["command"].startswith("l2l eval --dataset") and "--method cot" in first["command"]
+
+    # 2. Another machine: only the published files (no work folder). Only q3 and q4 reach the model.
+    shutil.rmtree(table["runs"])
+    resumed = scripted_model()
+    outcome = run_cell(cot, table["results"], table["runs"], backend=resumed, progress=False,
+                       session_command="python bench/run_eval_table.py --limit 4")
+    assert called_tags(resumed) == ["q3", "q4"]
+    assert (outcome.before, outcome.after, outcome.ran) == (2, 4, True)
+    summary = read_summary(published)
+    assert [r["id"] for r in read_published(published)] == ["q1", "q2", "q3", "q4"]
+    assert summary["n"] == 4 and summary["accuracy"] == 0.5
+    assert [h["items_after"] for h in summary["history"]] == [2, 4]  # both sessions, each with its commit
+    assert summary["history"][1]["command"] == "python bench/run_eval_table.py --limit 4"
+    assert "commit" in summary["history"][1] and "match_rules" in summary
+
+    # 3. A complete cell: no model call, and its files are not touched.
+    before = {p.name: p.read_bytes() for p in published.iterdir()}
+    again = scripted_model()
+    outcome = run_cell(cot, table["results"], table["runs"], backend=again, progress=False)
+    assert again.calls == [] and not outcome.ran
+    assert {p.name: p.read_bytes() for p in published.iterdir()} == before
+
+
+def test_a_cell_killed_before_any_item_stays_not_run(table):
+    cot = table["cell"]("cot")
+    with pytest.raises(KeyboardInterrupt):
+        run_cell(cot, table["results"], table["runs"], backend=_dying_model(0), progress=False)
+    assert not (table["results"] / cot.key).exists()  # no empty cell that would read as "0%"
+
+
+def test_table_markdown_from_the_published_files(table, tmp_path):
+    for method in ("cot", "program", "l2l"):
+        run_cell(table["cell"](method), table["results"], table["runs"], backend=scripted_model(), progress=False)
+    shutil.rmtree(table["runs"])  # the table reads the published files only
+    full, section = render(table["results"], [MODEL], ["tiny"], ["cot", "program", "l2l", "l2l_vote"])
+
+    # cot: q1 and q3 right of 4 -> 50% with the Wilson interval of 2/4.
+    assert "| tiny | 50.0 [15.0, 85.0] n=4 | 50.0 [15.0, 85.0] n=4 | 50.0 [15.0, 85.0] n=4 | not run |" in full
+    # l2l and cot are right on the same items: difference 0, nothing discordant, p = 1.
+    assert "| tiny | +0.0 [+0.0, +0.0] p=1.000 n=4 | not run | not run |" in full
+    assert "mean over the" not in full  # l2l_vote never ran, so no dataset has every method
+    # Failures by stage: cot's q2 and q4 gave wrong answers; program's q4 wrote no code;
+    # l2l's q4 got no formulation (the formulator wrote no JSON).
+    assert "| tiny | cot | 4 | 2 | 0 | 0 | 0 | 0 | 0 | 2 |" in full
+    assert "| tiny | program | 4 | 2 | 0 | 1 | 0 | 0 | 0 | 1 |" in full
+    assert "| tiny | l2l | 4 | 2 | 1 | 0 | 0 | 0 | 0 | 1 |" in full
+    # Answers per matching rule, and where each cell came from.
+    assert "option_text" in full and "| tiny | program |" in full
+    assert "`l2l eval --dataset " in full and "--method l2l " in full
+    # The README part has the accuracy and paired tables and points at TABLE.md.
+    assert "50.0 [15.0, 85.0] n=4" in section and "l2l − cot" in section and "TABLE.md" in section
+    readme = f"intro\n{README_START}\nold table\n{README_END}\nrest\n"
+    assert splice(readme, section) == f"intro\n{README_START}\n{section}{README_END}\nrest\n"
+
+
+def _script():
+    path = Path(__file__).resolve().parents[1] / "bench" / "run_eval_table.py"
+    spec = importlib.util.spec_from_file_location("run_eval_table", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_script_table_only_and_dry_run(tmp_path, capsys):
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# x\n{README_START}\n{README_END}\n")
+    script = _script()
+    common = ["--results", str(tmp_path / "results"), "--readme", str(readme), "--datasets", "bbh_web_of_lies",
+              "--methods", "cot", "l2l"]
+    assert script.main([*common, "--table-only"]) == 0
+    table_md = (tmp_path / "results" / "TABLE.md").read_text()
+    assert "| bbh_web_of_lies | not run | not run |" in table_md  # cells with no data say so
+    assert "No pair of methods has run on the same dataset yet." in table_md  # no rows of "not run" pairs
+    assert "| bbh_web_of_lies | not run | not run |" in readme.read_text()
+    capsys.readouterr()
+    assert script.main([*common, "--dry-run", "--limit", "50"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("l2l eval --dataset bbh_web_of_lies --split 'test[20:]' --method cot")
+    assert "--limit 50" in lines[0] and len(lines) == 2
+
+
+def test_summary_json_is_valid_json_with_the_session(table):
+    run_cell(table["cell"]("cot"), table["results"], table["runs"], backend=scripted_model(), progress=False)
+    raw = (table["results"] / table["cell"]("cot").key / "summary.json").read_text()
+    summary = json.loads(raw)
+    assert summary["commits"] == [h["commit"] for h in summary["history"] if h.get("commit")]
