@@ -73,49 +73,14 @@ def _tiny_qwen2(seed: int = 0):
 
 
 def _write_full_gguf(model, path: Path) -> Path:
-    """A float32 GGUF of a transformers Qwen2ForCausalLM, named the way llama.cpp's
-    convert_hf_to_gguf.py names Qwen2 tensors (written with the same gguf package)."""
-    import gguf
+    """A float32 GGUF of a transformers Qwen2ForCausalLM with the byte-level tiny vocabulary, named the
+    way llama.cpp's convert_hf_to_gguf.py names Qwen2 tensors (l2l/models/qwen2_gguf.py)."""
+    from l2l.models.qwen2_gguf import CONTROL, NORMAL, GgufVocab, write_qwen2_gguf
 
     c = model.config
-    w = gguf.GGUFWriter(str(path), "qwen2")
-    w.add_string("general.name", "tiny-qwen2")
-    w.add_context_length(c.max_position_embeddings)
-    w.add_embedding_length(c.hidden_size)
-    w.add_block_count(c.num_hidden_layers)
-    w.add_feed_forward_length(c.intermediate_size)
-    w.add_head_count(c.num_attention_heads)
-    w.add_head_count_kv(c.num_key_value_heads)
-    theta = (getattr(c, "rope_parameters", None) or {}).get("rope_theta") or getattr(c, "rope_theta", 10000.0)
-    w.add_rope_freq_base(float(theta))
-    w.add_layer_norm_rms_eps(c.rms_norm_eps)
-    w.add_file_type(0)  # all float32
-    w.add_tokenizer_model("gpt2")
-    w.add_tokenizer_pre("qwen2")
-    w.add_token_list(TINY_VOCAB)
-    w.add_token_types([3 if t in TINY_SPECIALS else 1 for t in TINY_VOCAB])
-    w.add_token_merges(["Ġ t"])
-    w.add_bos_token_id(c.bos_token_id)
-    w.add_eos_token_id(c.eos_token_id)
-    w.add_add_bos_token(False)
-    sd = {k: v.detach().float().numpy() for k, v in model.state_dict().items()}
-    w.add_tensor("token_embd.weight", sd["model.embed_tokens.weight"])
-    for i in range(c.num_hidden_layers):
-        p = f"model.layers.{i}."
-        for hf, gg in [("input_layernorm.weight", "attn_norm.weight"), ("post_attention_layernorm.weight", "ffn_norm.weight"),
-                       ("self_attn.q_proj.weight", "attn_q.weight"), ("self_attn.q_proj.bias", "attn_q.bias"),
-                       ("self_attn.k_proj.weight", "attn_k.weight"), ("self_attn.k_proj.bias", "attn_k.bias"),
-                       ("self_attn.v_proj.weight", "attn_v.weight"), ("self_attn.v_proj.bias", "attn_v.bias"),
-                       ("self_attn.o_proj.weight", "attn_output.weight"), ("mlp.gate_proj.weight", "ffn_gate.weight"),
-                       ("mlp.up_proj.weight", "ffn_up.weight"), ("mlp.down_proj.weight", "ffn_down.weight")]:
-            w.add_tensor(f"blk.{i}.{gg}", sd[p + hf])
-    w.add_tensor("output_norm.weight", sd["model.norm.weight"])
-    w.add_tensor("output.weight", sd["lm_head.weight"])
-    w.write_header_to_file()
-    w.write_kv_data_to_file()
-    w.write_tensors_to_file()
-    w.close()
-    return path
+    vocab = GgufVocab(TINY_VOCAB, [CONTROL if t in TINY_SPECIALS else NORMAL for t in TINY_VOCAB], ["Ġ t"],
+                      bos_id=c.bos_token_id, eos_id=c.eos_token_id)
+    return write_qwen2_gguf(model, path, vocab)
 
 
 def _random_peft(model, out: Path, *, seed: int, targets=QKVO, r: int = 8, alpha: int = 16, b_std: float = 0.05,

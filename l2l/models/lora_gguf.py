@@ -165,20 +165,27 @@ def lora_tensors(adapter_dir: str | os.PathLike) -> tuple[float, dict[str, np.nd
             raise AdapterError(f"{adapter_dir}: adapter_model.bin (pickle) is not read; save the adapter with "
                                "safe_serialization=True (PEFT's default)")
         raise AdapterError(f"{adapter_dir}: no {WEIGHTS_FILE}")
+    return state_dict_tensors(cfg, read_safetensors(weights), str(adapter_dir))
+
+
+def state_dict_tensors(cfg: dict[str, Any], state: dict[str, np.ndarray], where: str) -> tuple[float, dict[str, np.ndarray]]:
+    """`lora_tensors` for a PEFT config and state dict already in memory (float32 numpy arrays under
+    PEFT's saved key names): what training exports after every step without writing a PEFT folder.
+    `where` names the adapter in errors."""
     pairs: dict[str, dict[str, Any]] = {}
-    for key, value in read_safetensors(weights).items():
+    for key, value in state.items():
         m = _KEY.match(key)
         if m is None:
             what = "embeddings or lm_head" if ("embed" in key or "lm_head" in key) else "a tensor that is not a LoRA factor"
-            raise AdapterError(f"{adapter_dir}: {key} is {what}; only LoRA on attention and MLP projections "
+            raise AdapterError(f"{where}: {key} is {what}; only LoRA on attention and MLP projections "
                                f"({', '.join(_MODULES)}) converts to GGUF")
         proj = m["proj"]
         if proj not in _MODULES:
-            raise AdapterError(f"{adapter_dir}: LoRA on {proj} has no llama.cpp tensor; supported: {', '.join(_MODULES)}")
+            raise AdapterError(f"{where}: LoRA on {proj} has no llama.cpp tensor; supported: {', '.join(_MODULES)}")
         name = f"blk.{int(m['layer'])}.{_MODULES[proj]}.weight"
         pairs.setdefault(name, {"module": m["module"]})[m["ab"]] = value
     if not pairs:
-        raise AdapterError(f"{adapter_dir}: {WEIGHTS_FILE} holds no LoRA tensors")
+        raise AdapterError(f"{where}: the adapter holds no LoRA tensors")
 
     alpha = float(cfg.get("lora_alpha", 8))
     rslora = bool(cfg.get("use_rslora"))
@@ -186,10 +193,10 @@ def lora_tensors(adapter_dir: str | os.PathLike) -> tuple[float, dict[str, np.nd
     for name in sorted(pairs, key=_tensor_order):
         p = pairs[name]
         if "A" not in p or "B" not in p:
-            raise AdapterError(f"{adapter_dir}: {p['module']} has lora_{'A' if 'A' not in p else 'B'} missing")
+            raise AdapterError(f"{where}: {p['module']} has lora_{'A' if 'A' not in p else 'B'} missing")
         a, b = p["A"], p["B"]
         if a.ndim != 2 or b.ndim != 2 or a.shape[0] != b.shape[1]:
-            raise AdapterError(f"{adapter_dir}: {p['module']} has lora_A {a.shape} and lora_B {b.shape}, "
+            raise AdapterError(f"{where}: {p['module']} has lora_A {a.shape} and lora_B {b.shape}, "
                                "which are not (rank, in) and (out, rank)")
         rank = a.shape[0]
         module_alpha = _alpha_for(p["module"], cfg)
@@ -218,6 +225,14 @@ def architecture_of(adapter_dir: str | os.PathLike, default: str = "qwen2") -> s
     return default
 
 
+def _gguf() -> Any:
+    try:
+        import gguf
+    except ImportError:
+        raise AdapterError("converting a LoRA adapter to GGUF needs the gguf package: pip install 'l2l[llamacpp]'") from None
+    return gguf
+
+
 def peft_to_gguf(adapter_dir: str | os.PathLike, out_path: str | os.PathLike, *, arch: str | None = None,
                  dtype: str = "f16", name: str | None = None) -> Path:
     """Write the GGUF LoRA adapter of a PEFT folder to `out_path` (atomically); returns it.
@@ -225,16 +240,20 @@ def peft_to_gguf(adapter_dir: str | os.PathLike, out_path: str | os.PathLike, *,
     dtype: "f16" (default: half the size, well under the base's own quantisation error) or
     "f32" (the exact values). `arch` defaults to the base's, read by `architecture_of`.
     """
-    try:
-        import gguf
-    except ImportError:
-        raise AdapterError("converting a LoRA adapter to GGUF needs the gguf package: pip install 'l2l[llamacpp]'") from None
-    if dtype not in _DTYPES:
-        raise AdapterError(f"dtype must be one of {', '.join(_DTYPES)}, got {dtype!r}")
+    _gguf()  # before the work, not after it
     arch = arch or architecture_of(adapter_dir)
     if arch not in _SUPPORTED_ARCHS:
         raise AdapterError(f"{adapter_dir}: base architecture {arch!r}; GGUF conversion supports {', '.join(_SUPPORTED_ARCHS)}")
     alpha, tensors = lora_tensors(adapter_dir)
+    return write_lora_gguf(out_path, arch, alpha, tensors, dtype=dtype, name=name or Path(adapter_dir).resolve().name)
+
+
+def write_lora_gguf(out_path: str | os.PathLike, arch: str, alpha: float, tensors: dict[str, np.ndarray], *,
+                    dtype: str = "f16", name: str = "adapter") -> Path:
+    """Write `state_dict_tensors`' output as a GGUF LoRA adapter for an `arch` base, atomically."""
+    gguf = _gguf()
+    if dtype not in _DTYPES:
+        raise AdapterError(f"dtype must be one of {', '.join(_DTYPES)}, got {dtype!r}")
     np_dtype = _DTYPES[dtype]
     if np_dtype is np.float16:
         worst = max(float(np.abs(t).max()) for t in tensors.values())
@@ -247,7 +266,7 @@ def peft_to_gguf(adapter_dir: str | os.PathLike, out_path: str | os.PathLike, *,
     try:
         w = gguf.GGUFWriter(tmp, arch)
         w.add_string("general.type", "adapter")
-        w.add_string("general.name", name or Path(adapter_dir).resolve().name)
+        w.add_string("general.name", name)
         w.add_string("adapter.type", "lora")
         w.add_float32("adapter.lora.alpha", alpha)
         for tname, t in tensors.items():

@@ -172,6 +172,12 @@ class BilevelRun:
         self.metrics = MetricsLog(os.path.join(self.out_dir, "metrics.jsonl"), enabled=self.is_main)
         if self.ckpt and self.is_main:
             self._restore_metrics()
+        self.rollouts: Any = None  # l2l.train.rollout_llamacpp.Rollouts when grpo.rollout=llamacpp
+        from l2l.train.rollout_llamacpp import RolloutSettings
+
+        rollout = RolloutSettings.from_config(cfg.grpo)
+        if rollout.rollout == "llamacpp":
+            self._rollouts(rollout)  # before the first sampling: every training-time generation goes through llama.cpp
         self.pool: list[dict[str, Any]] = []  # self-play proposals accepted into the training pool
         if self.ckpt and os.path.exists(os.path.join(self.ckpt, "pool.jsonl")):
             with open(os.path.join(self.ckpt, "pool.jsonl")) as f:
@@ -264,6 +270,7 @@ class BilevelRun:
         key = settings_role or role
         args = grpo_args(self.cfg, key, os.path.join(self.out_dir, "trainer", key), round_index)
         model = self.policies.activate(role)
+        rollout = self._llamacpp_rollout(role, key, int(args.seed))
         trainer = GRPOTrainer(
             model=model,
             reward_funcs=reward_funcs,
@@ -271,7 +278,10 @@ class BilevelRun:
             train_dataset=Dataset.from_list(rows),
             processing_class=self.policies.tokenizer,
             optimizers=(self.optimizers[role], None),
+            rollout_func=rollout,
         )
+        if rollout is not None:
+            rollout.attach(trainer)
         trainer.train()
         # TRL adds a frozen "ref" adapter for KL on a pre-wrapped PeftModel; drop it so the next
         # phase starts from the same adapter layout.
@@ -282,7 +292,32 @@ class BilevelRun:
         summary = summarise_log_history(hist, key)
         completions = args.per_device_train_batch_size * args.gradient_accumulation_steps * args.max_steps * args.world_size
         summary[f"{key}/completion_tokens"] = summary.get(f"{key}/completion_length", 0.0) * completions
+        if rollout is not None:
+            summary.update(rollout.stats.summary(f"{key}/"))
         return summary
+
+    def _llamacpp_rollout(self, role: str, key: str, seed: int) -> Any:
+        """The llama.cpp rollout of this phase when `grpo.rollout=llamacpp` (else None: TRL generates)."""
+        from l2l.train.rollout_llamacpp import RolloutSettings
+
+        settings = RolloutSettings.from_config(phase_settings(self.cfg, key))
+        if settings.rollout != "llamacpp":
+            return None
+        return self._rollouts(settings).for_phase(self.policies, role, seed)
+
+    def _rollouts(self, settings: Any) -> Any:
+        """The run's llama.cpp samplers (`Rollouts`), made once; from then on the policies' sampling
+        outside GRPO steps (formulations, reward programs, rejection sampling, validation) uses them too."""
+        if self.rollouts is None:
+            from l2l.train.llamacpp_backend import LlamaCppPolicyBackend
+            from l2l.train.rollout_llamacpp import Rollouts
+
+            # One llama.cpp context for every phase: as many parallel sequences as the largest group.
+            n_seq = max(int(phase_settings(self.cfg, k)["num_generations"]) for k in PHASES)
+            self.rollouts = Rollouts(settings, self.out_dir, n_seq, build_tiny=bool(self.cfg.model.get("build_tiny")),
+                                     process_index=int(self.state.process_index), world_size=self.world_size)
+            self.policies.backend_factory = LlamaCppPolicyBackend.factory(self.rollouts)
+        return self.rollouts
 
     def validate(self) -> dict[str, float]:
         """Accuracy of the live policies on the held-out slice, measured by the same `Solver` as
@@ -427,6 +462,8 @@ class BilevelRun:
                 log.info("round %d: %s", r, {k: v for k, v in rec.items() if not isinstance(v, dict)})
         # No process leaves (and tears down its process group) while another is still checkpointing.
         self._barrier()
+        if self.rollouts is not None:
+            self.rollouts.close()
         return {
             "out_dir": self.out_dir,
             "start_round": self.start_round,

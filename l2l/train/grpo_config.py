@@ -13,6 +13,10 @@ from typing import Any
 from l2l.errors import InputError
 
 
+# TRL's vllm_importance_sampling_mode values, plus none (no correction)
+IS_MODES = ("token_truncate", "token_mask", "sequence_truncate", "sequence_mask", "none")
+
+
 def _get(cfg: Any, key: str, default: Any = None) -> Any:
     try:
         value = cfg.get(key, default) if hasattr(cfg, "get") else getattr(cfg, key, default)
@@ -126,4 +130,17 @@ def grpo_kwargs(cfg: Any, role: str, output_dir: str, round_index: int = 0) -> d
     )
     if s.get("use_vllm"):
         kwargs["vllm_gpu_memory_utilization"] = float(s.get("vllm_gpu_memory_utilization", 0.3))
+    from l2l.train.rollout_llamacpp import RolloutSettings
+
+    rollout = RolloutSettings.from_config(s).rollout  # checks the rollout keys
+    if s.get("use_vllm") or rollout == "llamacpp":
+        # Rollouts not sampled by the policy itself: TRL weighs each token by the (capped) ratio of the
+        # policy's probability to the sampler's (l2l/train/rollout_llamacpp.py).
+        mode = str(s.get("importance_sampling", "token_truncate"))
+        if mode not in IS_MODES:
+            raise InputError(f"grpo.importance_sampling must be one of {', '.join(IS_MODES)}, got {mode!r}")
+        kwargs["vllm_importance_sampling_correction"] = mode != "none"
+        if mode != "none":
+            kwargs["vllm_importance_sampling_mode"] = mode
+            kwargs["vllm_importance_sampling_clip_max"] = float(s.get("importance_sampling_clip_max", 3.0))
     return kwargs

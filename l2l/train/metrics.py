@@ -61,6 +61,13 @@ def summarise_log_history(history: list[dict[str, Any]], prefix: str) -> dict[st
         "kl": "kl",
         "loss": "loss",
         "frac_reward_zero_std": "frac_reward_zero_std",
+        # rollouts not sampled by the policy (llama.cpp, vLLM): |policy - sampler| log-probability per token,
+        # and the importance ratio TRL weighs the loss with (l2l/train/rollout_llamacpp.py)
+        "sampling/sampling_logp_difference/mean": "rollout_logp_gap",
+        "sampling/sampling_logp_difference/max": "rollout_logp_gap_max",
+        "sampling/importance_sampling_ratio/mean": "is_ratio",
+        "sampling/importance_sampling_ratio/min": "is_ratio_min",
+        "sampling/importance_sampling_ratio/max": "is_ratio_max",
     }
     out: dict[str, float] = {}
     for src, dst in keys.items():

@@ -5,15 +5,18 @@ Two layouts, chosen by `policies.mode` in the config:
 - `shared`: one base model, two named adapters (`formulator`, `generator`) switched with
   `set_adapter`. Memory: one copy of the base weights plus two small adapters (for a 0.5B
   model in fp32, ~2 GB + ~2x a few MB); both policies must share the base model. Only one
-  policy is active at a time, which is all the alternating loop needs. TRL builds its KL
-  reference by disabling adapters, so `grpo.beta > 0` works against the base model.
+  policy is active at a time, which is all the alternating loop needs. `grpo.beta` must be 0:
+  TRL builds its KL reference from an adapter named "default", and these are named after the roles
+  (`BilevelRun` refuses the combination).
 - `separate`: two base models, each with its own adapter. Memory: two copies of the base
   (twice the RAM/VRAM), but the policies may use different base models and can live on
   different devices.
 
 Each adapter is saved on its own as a PEFT directory (`adapter_config.json` whose
 `base_model_name_or_path` points at the base checkpoint), which `l2l solve --model <dir>`
-loads through the `hf` backend.
+loads through the `hf` backend (transformers, slow on a CPU). For llama.cpp, `l2l models pack`
+converts both adapters to GGUF LoRA files next to a MANIFEST.json (`l2l/models/lora_gguf.py`);
+the bundle's name then works as `--model` on the quantised GGUF base.
 """
 
 from __future__ import annotations
@@ -90,6 +93,8 @@ class Policies:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self.tokenizer.padding_side = "left"  # decoder-only generation pads on the left
         self.models: dict[str, Any] = {}
+        # (policies, role) -> ChatBackend; set by training when `grpo.rollout=llamacpp` (l2l/train/llamacpp_backend.py)
+        self.backend_factory: Any = None
 
         def adapter_dir(role: str) -> str | None:
             if resume_from and os.path.exists(os.path.join(resume_from, role, "adapter_config.json")):
@@ -149,8 +154,11 @@ class Policies:
         _point_at_base(out_dir, self.base[role])
         return out_dir
 
-    def backend(self, role: str) -> "PolicyBackend":
-        """A ChatBackend that samples from the live policy (used by rewards and evaluation)."""
+    def backend(self, role: str) -> ChatBackend:
+        """A ChatBackend that samples from the live policy (used by rewards and evaluation):
+        transformers' generate, or what `backend_factory` makes (llama.cpp with the live adapter)."""
+        if self.backend_factory is not None:
+            return self.backend_factory(self, role)
         return PolicyBackend(self, role)
 
 
