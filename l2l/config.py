@@ -11,6 +11,8 @@ from typing import Any
 from l2l.errors import InputError
 
 DEFAULT_MODEL = "qwen2.5-coder-1.5b"
+# Sequences one llama.cpp context decodes together (see SolveConfig.parallel_sequences).
+DEFAULT_PARALLEL_SEQUENCES = 4
 
 
 @dataclass
@@ -64,6 +66,12 @@ class SolveConfig:
     # llama.cpp KV-state cache for the long, fixed prompt prefixes: "disk" (reused across
     # runs, under the model cache directory), "ram" (this process only) or "off".
     prompt_cache: str = "disk"
+    # Completions one llama.cpp context decodes together as parallel sequences: the n samples of one
+    # request and the conversations of one batch (l2l/backends/llamacpp_parallel.py); 1: one after
+    # another, as before. 4 from the tiny test model only (bench/results/parallel_sequences.md, 1
+    # thread: aggregate tokens/s 1.6x at 2, 1.9x at 4, 2.2x at 8, each sequence ever slower; 4 covers
+    # `l2l_vote --samples 5`'s sampled formulations); to be re-measured on the real models.
+    parallel_sequences: int = DEFAULT_PARALLEL_SEQUENCES
 
     def __post_init__(self) -> None:
         # A trained model (`l2l models list`: a base plus one LoRA adapter per policy) stands for

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from l2l.backends.base import BackendError, ChatBackend, GenerationParams, Message
+from l2l.config import DEFAULT_PARALLEL_SEQUENCES
 from l2l.types import Completion
 
 
@@ -29,12 +30,60 @@ from l2l.types import Completion
 _DECODE_LOCK = threading.Lock()
 
 
+# KV cells of the default context: one completion's window, and each further parallel sequence's
+# worst case (a program's token budget; its prompt is shared). Sequences are grouped so that every
+# one can use its whole budget, so with 4096 cells and ~2,000-token program prompts only two programs
+# would fit. Cost per cell (f16 KV): 12 kB for the 0.5B model, 28 kB for the 1.5B (+86 MB at 4).
+BASE_CONTEXT = 4096
+CONTEXT_PER_EXTRA_SEQUENCE = 1024
+
+
+def default_context(parallel_sequences: int) -> int:
+    """KV cells of a context for `parallel_sequences` sequences when none is given.
+
+    >>> default_context(1), default_context(4)
+    (4096, 7168)
+    """
+    return BASE_CONTEXT + CONTEXT_PER_EXTRA_SEQUENCE * (max(1, parallel_sequences) - 1)
+
+
 def default_threads() -> int:
     """Cores this process may use: affinity and cgroup CPU quota, not the host's count (see
     `l2l.machine.usable_cores`; `L2L_THREADS` overrides), at least 1."""
     from l2l.machine import usable_cores
 
     return usable_cores()
+
+
+_PARAMS_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _parallel_context(n_seq_max: int):
+    """Make the `llama_cpp.Llama` built inside this block give its context `n_seq_max` sequences in
+    one unified KV cache (all of `n_ctx` for any one sequence, as with a single one, and a group's
+    shared prompt cells tagged, not copied). llama-cpp-python's `Llama` takes no such argument (it
+    sets them for embeddings only) but reads its context parameters from
+    `llama_context_default_params()`, which is wrapped for the duration of the load."""
+    if n_seq_max <= 1:
+        yield
+        return
+    import llama_cpp.llama_cpp as lib
+
+    with _PARAMS_LOCK:
+        original = lib.llama_context_default_params
+
+        def params() -> Any:
+            p = original()
+            p.n_seq_max = n_seq_max
+            p.kv_unified = True
+            return p
+
+        lib.llama_context_default_params = params
+        try:
+            yield
+        finally:
+            lib.llama_context_default_params = original
 
 
 class _DeadlineReached(Exception):
@@ -221,9 +270,15 @@ class LlamaCppBackend(ChatBackend):
     Backends with `lora_path` on the same base file (and context settings) share one loaded
     model and context, switching adapters per call (see `_SharedLlama`).
 
+    With `parallel_sequences` > 1 the context holds that many sequences, and the n samples of a
+    request and the conversations of a `chat_batch` decode together as parallel sequences
+    (`l2l.backends.llamacpp_parallel`, also under a JSON-schema grammar); one completion of one
+    conversation takes the sequential path (`create_chat_completion`), unchanged.
+
     >>> b = LlamaCppBackend("/path/model.gguf", n_ctx=4096)  # doctest: +SKIP
     >>> b.chat([{"role": "user", "content": "hi"}], max_tokens=16)[0].text  # doctest: +SKIP
     >>> f = LlamaCppBackend("/path/model.gguf", lora_path="formulator.gguf")  # doctest: +SKIP
+    >>> b.chat([{"role": "user", "content": "hi"}], n=4, temperature=0.8)  # doctest: +SKIP
     """
 
     name = "llamacpp"
@@ -233,7 +288,7 @@ class LlamaCppBackend(ChatBackend):
     def __init__(
         self,
         model_path: str | os.PathLike,
-        n_ctx: int = 4096,
+        n_ctx: int | None = None,
         n_threads: int | None = None,
         n_batch: int = 512,
         seed: int = 0,
@@ -245,11 +300,17 @@ class LlamaCppBackend(ChatBackend):
         prompt_cache_mb: int = 512,
         lora_path: str | os.PathLike | None = None,
         lora_scale: float = 1.0,
+        parallel_sequences: int = DEFAULT_PARALLEL_SEQUENCES,
     ):
         try:
             import llama_cpp
         except ImportError:
             raise BackendError("llama-cpp-python is not installed: pip install 'l2l[llamacpp]'") from None
+        parallel_sequences = int(parallel_sequences)
+        if not 1 <= parallel_sequences <= llama_cpp.llama_max_parallel_sequences():
+            raise BackendError(f"parallel_sequences must be 1 to {llama_cpp.llama_max_parallel_sequences()}, "
+                               f"not {parallel_sequences}")
+        n_ctx = default_context(parallel_sequences) if n_ctx is None else int(n_ctx)
         path = Path(model_path)
         if not path.is_file():
             raise BackendError(f"GGUF file {path} does not exist")
@@ -264,20 +325,22 @@ class LlamaCppBackend(ChatBackend):
         self._shared: _SharedLlama | None = None
         self._adapter: Any = None
         self._cache: Any = None
+        self._parallel: Any = None  # the parallel decoding engine on this context, made on first use
         from l2l.models.progress import spinner
 
         def open_llama() -> Any:
             try:
-                return llama_cpp.Llama(
-                    model_path=str(path),
-                    n_ctx=int(n_ctx),
-                    n_threads=self.n_threads,
-                    n_threads_batch=self.n_threads,
-                    n_batch=int(n_batch),
-                    seed=self.seed,
-                    chat_format=chat_format,  # None: use the Jinja chat template stored in the GGUF
-                    verbose=False,  # also routes llama.cpp's C-level log chatter away from stderr
-                )
+                with _parallel_context(parallel_sequences):
+                    return llama_cpp.Llama(
+                        model_path=str(path),
+                        n_ctx=int(n_ctx),
+                        n_threads=self.n_threads,
+                        n_threads_batch=self.n_threads,
+                        n_batch=int(n_batch),
+                        seed=self.seed,
+                        chat_format=chat_format,  # None: use the Jinja chat template stored in the GGUF
+                        verbose=False,  # also routes llama.cpp's C-level log chatter away from stderr
+                    )
             except (ValueError, RuntimeError) as e:
                 raise BackendError(f"llama.cpp could not load {path}: {e}") from None
 
@@ -285,7 +348,7 @@ class LlamaCppBackend(ChatBackend):
             if self.lora_path is None:
                 self.llm = open_llama()
             else:
-                key = (str(path.resolve()), int(n_ctx), self.n_threads, int(n_batch), chat_format)
+                key = (str(path.resolve()), int(n_ctx), self.n_threads, int(n_batch), chat_format, parallel_sequences)
                 self._shared = _SharedLlama.acquire(key, open_llama)
                 self.llm = self._shared.llm
                 try:
@@ -295,11 +358,27 @@ class LlamaCppBackend(ChatBackend):
                     self._shared.release(self)
                     raise
         self.n_ctx = self.llm.n_ctx()
+        self.parallel_sequences = self._context_sequences(parallel_sequences)
         with _DECODE_LOCK:  # a shared context may be decoding for another backend
             self.prompt_cache = self._attach_prompt_cache(prompt_cache, prompt_cache_dir, int(prompt_cache_mb))
             if self._shared is not None:
                 self._cache = self.llm.cache
                 self._shared.active = None  # the next call puts its own adapter and cache in place
+
+    def _context_sequences(self, requested: int) -> int:
+        """The sequences the loaded context really holds (1: decode one completion at a time)."""
+        ctx = getattr(getattr(self.llm, "_ctx", None), "ctx", None)
+        if requested <= 1 or ctx is None:  # ctx None: a stand-in for llama_cpp.Llama (tests)
+            return 1
+        import llama_cpp
+
+        got = int(llama_cpp.llama_n_seq_max(ctx))
+        if got < requested:
+            import warnings
+
+            warnings.warn(f"llama.cpp made a context of {got} sequences, not {requested}; "
+                          "samples decode in groups of that size", stacklevel=3)
+        return got
 
     def _attach_prompt_cache(self, kind: str | None, directory: str | os.PathLike | None, capacity_mb: int) -> str:
         """Attach a KV-state cache to the model; returns the kind attached ("off" if none)."""
@@ -361,16 +440,8 @@ class LlamaCppBackend(ChatBackend):
         except ValueError as e:  # e.g. "Requested tokens (5000) exceed context window of 4096"
             raise BackendError(f"llama.cpp: {e}") from None
         except RuntimeError as e:
-            # A cached state llama.cpp refuses (written by another llama.cpp build, or a
-            # damaged file): drop the cache and answer without it rather than fail.
-            if self.llm.cache is None or "state" not in str(e):
+            if not self._drop_unusable_cache(e):
                 raise BackendError(f"llama.cpp: {e}") from None
-            import warnings
-
-            warnings.warn(f"prompt cache unusable ({e}); continuing without it", stacklevel=2)
-            self.llm.set_cache(None)
-            self.llm.reset()
-            self.prompt_cache = "off"
             out = self.llm.create_chat_completion(**kwargs)
         elapsed = time.perf_counter() - t0
         choice = out["choices"][0]
@@ -383,11 +454,60 @@ class LlamaCppBackend(ChatBackend):
             finish_reason=choice.get("finish_reason"),
         )
 
+    def _drop_unusable_cache(self, error: Exception) -> bool:
+        """A cached state llama.cpp refuses (written by another llama.cpp build, or a damaged file):
+        drop the cache so the call can be answered without it rather than fail. False: not that."""
+        if self.llm.cache is None or "state" not in str(error):
+            return False
+        import warnings
+
+        warnings.warn(f"prompt cache unusable ({error}); continuing without it", stacklevel=3)
+        self.llm.set_cache(None)
+        self.llm.reset()
+        self.prompt_cache = "off"
+        return True
+
     def _chat(self, messages: list[Message], params: GenerationParams) -> list[Completion]:
-        # llama.cpp has one sequence per call here: n samples are n calls with seeds base, base+1, ...
-        # (the shared prompt prefix stays in the KV cache, so only the first call pays for it).
+        return self.chat_batch([messages], params)[0]
+
+    def chat_batch(self, conversations: list[list[Message]], params: GenerationParams | None = None,
+                   **kw: Any) -> list[list[Completion]]:
+        """`params.n` completions of each conversation. With `parallel_sequences` > 1 and more than one
+        completion in all, they decode together (see `l2l.backends.llamacpp_parallel`); otherwise one
+        `create_chat_completion` call each, sample i seeded with seed + i (the shared prompt prefix
+        stays in the KV cache, so only the first call pays for it)."""
+        params = params or GenerationParams()
+        if kw:
+            params = GenerationParams(**{**params.__dict__, **kw})
+        n = max(1, params.n)
         base = self.seed if params.seed is None else params.seed
-        return [self._one(messages, params, base + i) for i in range(max(1, params.n))]
+        if self.parallel_sequences < 2 or n * len(conversations) < 2:
+            return [[self._one(m, params, base + i) for i in range(n)] for m in conversations]
+        from l2l.backends.llamacpp_parallel import chat_parallel
+
+        with _DECODE_LOCK:
+            if self._shared is not None:
+                self._shared.activate(self)
+            if self._parallel is None:
+                from l2l.train.llamacpp_sampler import LlamaCppSampler
+
+                self._parallel = LlamaCppSampler.borrow(self.llm)
+            try:
+                return chat_parallel(self._parallel, self.llm, conversations, params, base)
+            except BackendError:
+                raise
+            except ValueError as e:  # a chat template refusing the messages, as in the sequential path
+                raise BackendError(f"llama.cpp: {e}") from None
+            except RuntimeError as e:
+                if not self._drop_unusable_cache(e):
+                    raise BackendError(f"llama.cpp: {e}") from None
+                return chat_parallel(self._parallel, self.llm, conversations, params, base)
+
+    @property
+    def engine(self) -> Any:
+        """The parallel decoding engine on this context (None until a parallel call made it); its
+        `stats` count prompts read and decode steps."""
+        return self._parallel
 
     def next_token_logits(self, tokens: list[int]) -> Any:
         """Logits (numpy float32, one per vocabulary entry) of the token after `tokens`, under
@@ -410,6 +530,9 @@ class LlamaCppBackend(ChatBackend):
         return len(self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=True))
 
     def close(self) -> None:
+        if getattr(self, "_parallel", None) is not None:
+            self._parallel.close()
+            self._parallel = None
         shared = getattr(self, "_shared", None)
         if shared is not None:
             self._shared = None

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from l2l.backends.base import ChatBackend, GenerationParams
-from l2l.config import SolveConfig
+from l2l.config import DEFAULT_PARALLEL_SEQUENCES, SolveConfig
 from l2l.errors import InputError
 from l2l.pipeline.formulator import formulate
 from l2l.pipeline.generator import ProgramAttempt, repair_program, write_program
@@ -360,6 +360,10 @@ def build_solver(config: SolveConfig, progress: ProgressFn | None = None, **mode
     """A Solver with its models loaded; returns it with the seconds spent loading."""
     t = time.perf_counter()
     model_overrides.setdefault("prompt_cache", config.prompt_cache)
+    if config.parallel_sequences != DEFAULT_PARALLEL_SEQUENCES:
+        # Only when changed: the backends' default is the config's, and a loaded model is cached by
+        # its overrides, so an evaluation loading the same model without this key shares the copy.
+        model_overrides.setdefault("parallel_sequences", config.parallel_sequences)
     formulator = get_model(config.formulator_model or config.model, **model_overrides)
     generator = get_model(config.generator_model or config.model, **model_overrides)
     return Solver(config, formulator, generator, progress), time.perf_counter() - t

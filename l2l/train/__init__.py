@@ -14,6 +14,6 @@ Modules (heavy imports stay inside functions, so importing this package is cheap
     data          training rows from conf/data/* (datasets or synthetic families)
     tiny          a tiny random Qwen2 for smoke runs
     rollout_llamacpp  grpo.rollout=llamacpp: TRL's rollout_func on llama.cpp, live adapter export, IS correction
-    llamacpp_sampler  parallel sampling on a GGUF base + LoRA with each token's log-probability
+    llamacpp_sampler  parallel sampling on a GGUF base + LoRA with each token's log-probability (also inference's parallel decoding engine)
     llamacpp_backend  the policies' other sampling (formulations, reward programs, rejection, validation) on llama.cpp
 """
