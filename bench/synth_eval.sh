@@ -6,20 +6,11 @@
 #
 # Writes the held-out set (seed 900000, far from the training seeds) to runs/heldout, one
 # `l2l eval` run per family and method to runs/synth/<model>/<family>/<method> (resumable),
-# then prints the comparison table (`l2l eval --compare`).
+# then prints the comparison table (`l2l eval --compare`); bench/synth_compare.sh does the work.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 model="${1:-qwen2.5-coder-1.5b}"
 n="${2:-5}"
-methods="${3:-cot l2l}"
-python3 bench/synth_heldout.py runs/heldout -n 20 >/dev/null
-runs=()
-for path in runs/heldout/*.jsonl; do
-  family="$(basename "$path" .jsonl)"
-  for method in $methods; do
-    out="runs/synth/$model/$family/$method"
-    l2l eval -d "$path" --method "$method" -m "$model" --limit "$n" --out "$out" --quiet
-    runs+=("$out")
-  done
-done
-l2l eval --compare "${runs[@]}"
+pairs=()
+for method in ${3:-cot l2l}; do pairs+=("$model:$method"); done
+exec bash bench/synth_compare.sh "$n" "${pairs[@]}"

@@ -8,6 +8,7 @@ import re
 from l2l.types import Formulation, FormulationError
 
 _FENCE_RE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[ \t]*\n(.*?)(?:```|\Z)", re.S)
+_BOXED_RE = re.compile(r"\\boxed\{([^{}]*(?:\{[^{}]*\}[^{}]*)*)\}")
 _ANSWER_LINE_RE = re.compile(r"(?:final answer|answer)\s*(?:is)?\s*[:：]\s*(.+)", re.I)
 _TRAILING_COMMA_RE = re.compile(r",(\s*[}\]])")
 
@@ -82,7 +83,8 @@ def extract_program(text: str) -> str:
 
 def extract_final_answer(text: str) -> str | None:
     """The value of the last 'Answer: ...' line of a chain of thought; else the last
-    non-empty line if it is short enough to be an answer (a bare "B" or "True"); else None."""
+    `\\boxed{...}`; else the last non-empty line if it is short enough to be an answer (a bare
+    "B" or "True"); else None."""
     if not text or not text.strip():
         return None
     found = None
@@ -90,6 +92,12 @@ def extract_final_answer(text: str) -> str | None:
         m = _ANSWER_LINE_RE.search(line)
         if m:
             found = m.group(1).strip()
+    if found is None:
+        # Small instruct models often end a chain of thought with LaTeX's boxed answer instead of
+        # the requested "Answer:" line; reading it keeps `cot` from being scored on format alone.
+        boxed = _BOXED_RE.findall(text)
+        if boxed:
+            found = boxed[-1]
     if found is None:
         last = [ln for ln in text.splitlines() if ln.strip()][-1].strip()
         # A long last line is reasoning that ran out, not an answer: count it as no answer.

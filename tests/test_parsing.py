@@ -57,6 +57,10 @@ def test_bare_code_is_accepted_but_prose_is_not():
         ("so the final answer is: (C).", "(C)"),
         ("Answer: A\nWait, no.\nAnswer: **True**", "True"),  # the last answer line wins
         ("no marker here\n42", "42"),  # falls back to a short last line
+        # no "Answer:" line: the last LaTeX box is the answer (how Qwen ends a long cot)
+        ("So n = 16.\n\nTherefore, the number of notebooks is \\(\\boxed{16}\\).", "16"),
+        ("\\boxed{3} is wrong; recount: \\boxed{\\frac{1}{2}} is it, so we are done here.", "\\frac{1}{2}"),
+        ("Answer: B\nbecause \\boxed{C} was a typo", "B"),  # an explicit answer line still wins
         ("Let me think about who sits where and why it matters", None),  # reasoning cut off: no answer
         ("", None),
     ],
