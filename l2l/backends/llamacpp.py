@@ -472,8 +472,8 @@ class LlamaCppBackend(ChatBackend):
 
     def chat_batch(self, conversations: list[list[Message]], params: GenerationParams | None = None,
                    **kw: Any) -> list[list[Completion]]:
-        """`params.n` completions of each conversation. With `parallel_sequences` > 1 and more than one
-        completion in all, they decode together (see `l2l.backends.llamacpp_parallel`); otherwise one
+        """`params.n` completions of each conversation. With `parallel_sequences` > 1 they decode together
+        (see `l2l.backends.llamacpp_parallel`) unless it is one greedy completion; otherwise one
         `create_chat_completion` call each, sample i seeded with seed + i (the shared prompt prefix
         stays in the KV cache, so only the first call pays for it)."""
         params = params or GenerationParams()
@@ -481,7 +481,11 @@ class LlamaCppBackend(ChatBackend):
             params = GenerationParams(**{**params.__dict__, **kw})
         n = max(1, params.n)
         base = self.seed if params.seed is None else params.seed
-        if self.parallel_sequences < 2 or n * len(conversations) < 2:
+        # A single sampled completion also takes the parallel engine when it is on: sample i of
+        # seed s is then the same draw however many samples a request asks for (seed 11's second
+        # sample is seed 12's first). A single greedy completion keeps the sequential path.
+        single_greedy = n * len(conversations) < 2 and params.temperature <= 0
+        if self.parallel_sequences < 2 or single_greedy:
             return [[self._one(m, params, base + i) for i in range(n)] for m in conversations]
         from l2l.backends.llamacpp_parallel import chat_parallel
 
