@@ -51,13 +51,18 @@ def test_unparseable_formulations_yield_nothing():
     assert kept == [] and stats["parsed"] == 0 and gen.calls == []
 
 
-def test_sft_rows_are_conversations_ending_in_the_target():
+def test_sft_rows_are_the_inference_prompts_with_the_gold_as_completion():
+    from l2l.prompts import formulator_messages, generator_messages
     from l2l.synth import generate_records
+    from l2l.types import Formulation
 
     rec = generate_records("ordering", 1, seed=1, objects=3)[0]
     triple = {"question": rec.question, "options": rec.options, "answer": rec.answer, "formulation": json.dumps(rec.formulation), "program": rec.program}
     data = sft_datasets([triple])
-    f_msgs, g_msgs = data["formulator"][0]["messages"], data["generator"][0]["messages"]
-    assert f_msgs[-1]["role"] == "assistant" and json.loads(f_msgs[-1]["content"])["summary"] == rec.formulation["summary"]
-    assert g_msgs[-1]["role"] == "assistant" and rec.program.strip() in g_msgs[-1]["content"]
-    assert rec.question in g_msgs[-2]["content"]  # the generator prompt carries the question (and formulation)
+    f_row, g_row = data["formulator"][0], data["generator"][0]
+    # prompt/completion rows: TRL puts the loss on the completion only
+    assert f_row["prompt"] == formulator_messages(rec.question, rec.options)  # exactly what inference sends
+    assert g_row["prompt"] == generator_messages(rec.question, Formulation.from_dict(rec.formulation), rec.options)
+    [f_done], [g_done] = f_row["completion"], g_row["completion"]
+    assert f_done["role"] == "assistant" and json.loads(f_done["content"])["summary"] == rec.formulation["summary"]
+    assert g_done["role"] == "assistant" and rec.program.strip() in g_done["content"]
