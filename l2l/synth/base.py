@@ -114,6 +114,29 @@ def reject(why: str) -> None:
     raise _Reject(why)
 
 
+def minimal_unique_clues(draw: Callable[[], tuple], count: Callable[[list], int], min_clues: int, max_clues: int) -> list:
+    """Clues (`draw()` gives `(formula, data)`) drawn until at least `min_clues` distinct ones leave
+    exactly one solution (`count(clues) == 1`), the record rejected past `max_clues`; then each clue
+    whose removal keeps the solution unique is dropped, so every remaining clue carries information."""
+    clues: list = []
+    seen: set[str] = set()
+    while True:
+        c = draw()
+        if c[0] in seen:
+            continue
+        seen.add(c[0])
+        clues.append(c)
+        if len(clues) >= min_clues and count(clues) == 1:
+            break
+        if len(clues) > max_clues:
+            reject("too many clues")
+    for c in list(clues):
+        trial = [x for x in clues if x is not c]
+        if count(trial) == 1:
+            clues = trial
+    return clues
+
+
 def _is_range(spec: tuple) -> bool:
     return len(spec) == 2 and all(isinstance(v, int) and not isinstance(v, bool) for v in spec)
 

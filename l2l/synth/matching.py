@@ -14,7 +14,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from l2l.synth.base import Family, PuzzleRecord, Z3Model, commented, constraint, formulation, ident, join_names, names_text, pick, program_text, reject
+from l2l.synth.base import Family, PuzzleRecord, Z3Model, commented, constraint, formulation, ident, join_names, minimal_unique_clues, names_text, pick, program_text, reject
 
 PEOPLE = ["Ann", "Ben", "Cal", "Dee", "Eve", "Finn", "Gus", "Hana", "Ivy", "Jon", "Kai", "Lena"]
 ORD = ["first", "second", "third", "fourth", "fifth"]
@@ -118,22 +118,7 @@ class Matching(Family):
                 m.add(e)
             return m.count([var[v] for v in everything])
 
-        clues: list[tuple[str, tuple]] = []
-        seen: set[str] = set()
-        while True:
-            c = random_clue()
-            if c[0] in seen:
-                continue
-            seen.add(c[0])
-            clues.append(c)
-            if len(clues) >= n - 1 and count(clues) == 1:
-                break
-            if len(clues) > 6 * n * len(kinds):
-                reject("too many clues")
-        for c in list(clues):  # drop clues that are not needed, so each remaining one carries information
-            trial = [x for x in clues if x is not c]
-            if count(trial) == 1:
-                clues = trial
+        clues: list[tuple[str, tuple]] = minimal_unique_clues(random_clue, count, n - 1, 6 * n * len(kinds))
         rng.shuffle(clues)
 
         def subj(v: str) -> str:

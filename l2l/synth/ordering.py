@@ -11,7 +11,7 @@ import random
 from typing import Any
 
 from l2l.synth.base import (Family, PuzzleRecord, Z3Model, add_lines, commented, constraint, fitting_options, formulation, ident, join_names,
-                            names_text, option_lines, options_block, pick, program_text, reject)
+                            minimal_unique_clues, names_text, option_lines, options_block, pick, program_text, reject)
 
 ORD = ["first", "second", "third", "fourth", "fifth", "sixth", "seventh"]
 
@@ -143,8 +143,6 @@ class Ordering(Family):
             return f"{names[a]} == {pos[a]}", ("high", a, n + 1 - pos[a])
 
         base = [f"And({v} >= 1, {v} <= {n})" for v in names.values()] + [f"Distinct({', '.join(names.values())})"]
-        clues: list[tuple[str, tuple]] = []
-        seen: set[str] = set()
 
         def unique_with(cs: list[tuple[str, tuple]]) -> int:
             m = Z3Model({v: "Int" for v in names.values()})
@@ -152,21 +150,7 @@ class Ordering(Family):
                 m.add(e)
             return m.count(list(names.values()))
 
-        while True:
-            c = random_clue()
-            if c[0] in seen:
-                continue
-            seen.add(c[0])
-            clues.append(c)
-            if len(clues) >= n - 1 and unique_with(clues) == 1:
-                break
-            if len(clues) > 4 * n:
-                reject("too many clues")
-        # Drop clues that are not needed, so each remaining one carries information.
-        for c in list(clues):
-            trial = [x for x in clues if x is not c]
-            if unique_with(trial) == 1:
-                clues = trial
+        clues: list[tuple[str, tuple]] = minimal_unique_clues(random_clue, unique_with, n - 1, 4 * n)
         pool = [random_clue() for _ in range(8)]
         extras = [c for c in pool if c[0] not in {x[0] for x in clues}][:extra_clues]
         clues += extras
