@@ -7,6 +7,7 @@
     python train.py +experiment=formulator_only
     python train.py +experiment=sft_coldstart              # rejection-sampled SFT before GRPO
     python train.py +experiment=selfplay                   # formulator proposes puzzles (Absolute Zero style)
+    python train.py +experiment=recipe out_dir=runs/recipe_0.5b   # SFT -> GRPO -> GGUF export, resumable (~2.2 h)
     python train.py +experiment=bilevel loop.rounds=5 grpo.generator.steps=8 out_dir=runs/try1
 
 First export a trainable checkpoint of an offline model (the GGUF cannot be trained):
@@ -43,6 +44,8 @@ def main(cfg: DictConfig) -> None:
     try:
         if mode == "sft":
             from l2l.train.sft_coldstart import run
+        elif mode == "recipe":
+            from l2l.train.recipe import run
         else:
             from l2l.train.bilevel import run
         summary = run(cfg)

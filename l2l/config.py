@@ -68,7 +68,9 @@ class SolveConfig:
     prompt_cache: str = "disk"
     # Completions one llama.cpp context decodes together as parallel sequences: the n samples of one
     # request and the conversations of one batch (l2l/backends/llamacpp_parallel.py); 1: one after
-    # another, as before. 4 from the tiny test model only (bench/results/parallel_sequences.md, 1
+    # another, as before. The solver uses it for sampled candidates: after the greedy first one, up
+    # to this many sampled formulations are drafted in one request and their programs written in one
+    # batch (the same draws as one at a time; an early vote stop then comes at most a wave late). 4 from the tiny test model only (bench/results/parallel_sequences.md, 1
     # thread: aggregate tokens/s 1.6x at 2, 1.9x at 4, 2.2x at 8, each sequence ever slower; 4 covers
     # `l2l_vote --samples 5`'s sampled formulations); to be re-measured on the real models.
     parallel_sequences: int = DEFAULT_PARALLEL_SEQUENCES

@@ -156,6 +156,18 @@ def test_chat_batch_shares_the_common_prefix_and_matches_sequential(seq, par):
     assert [cs[0].text for cs in twice] == [want[0][0].text[:len(twice[0][0].text)]] * 2
 
 
+def test_chat_batch_seeds_per_conversation_are_the_draws_of_single_requests(par):
+    """`seeds=[...]`: conversation t draws what a request of its own with seed seeds[t] draws (how the
+    solver decodes the programs of several sampled formulations together without changing them)."""
+    params = GenerationParams(max_tokens=12, temperature=0.9)
+    got = par.chat_batch([MSGS, OTHER, MSGS], params, seeds=[3, 8, 4])
+    for conv, seed, out in zip([MSGS, OTHER, MSGS], [3, 8, 4], got):
+        assert out[0].text == par.chat(conv, params, seed=seed)[0].text
+    assert got[0][0].text != got[2][0].text  # the same conversation with another seed: another draw
+    with pytest.raises(ValueError, match="2 seeds for 3 conversations"):
+        par.chat_batch([MSGS, OTHER, MSGS], params, seeds=[1, 2])
+
+
 def test_stop_strings_cut_each_sequence_as_the_sequential_path_does(seq, par):
     base = GenerationParams(max_tokens=32, temperature=0.0, repeat_penalty=1.1)
     texts = [seq.chat(m, base)[0].text for m in (MSGS, OTHER)]
@@ -356,3 +368,30 @@ def test_docstring_examples_and_default_context():
         assert doctest.testmod(mod).failed == 0
     # room for a ~2,000-token program prompt and four 1,024-token programs
     assert backend_mod.default_context(4) >= 2000 + 4 * 1024
+
+
+def test_solver_waves_draw_what_one_at_a_time_draws(par):
+    """The solver's waves (tests/test_solve_waves.py): sampled formulations drafted in one request and
+    their programs in one batch are the same texts as one request each with seeds seed+i / seeds[t],
+    grammar included; only the prompt reads and the decoding are shared."""
+    from dataclasses import replace
+
+    from l2l.parsing import parse_formulation
+    from l2l.pipeline.formulator import formulate, formulate_many
+    from l2l.pipeline.generator import write_program, write_programs
+    from tests.test_pipeline import FORMULATION, QUESTION
+
+    params = GenerationParams(max_tokens=24, temperature=0.8, seed=21, repeat_penalty=1.1)
+    stats = _fresh_stats(par)
+    many = formulate_many(par, QUESTION, None, params, 3, repair=False, coverage=False)
+    assert stats.prompt_reads == 1 and stats.max_sequences == 3
+    one = [formulate(par, QUESTION, None, replace(params, seed=21 + i), repair=False, coverage=False) for i in range(3)]
+    assert [a.raw for a in many] == [a.raw for a in one] and len({a.raw for a in many}) == 3
+    assert all(a.raw.lstrip().startswith("{") for a in many)  # the formulation grammar applied in the wave too
+
+    f1 = parse_formulation(FORMULATION)
+    f2 = replace(f1, constraints=f1.constraints[:1])
+    progs = write_programs(par, QUESTION, [f1, f2], None, params, seeds=[5, 9])
+    assert [a.raw for a in progs] == [write_program(par, QUESTION, f, None, replace(params, seed=s)).raw
+                                      for f, s in ((f1, 5), (f2, 9))]
+    assert all(a.example_turns == 2 and a.completions[0].stage == "program" for a in progs)

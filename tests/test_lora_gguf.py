@@ -402,8 +402,78 @@ def test_trained_names_resolve_to_base_plus_role_adapter(tmp_path, monkeypatch):
     assert (c3.formulator_model, c3.generator_model) == ("l2l-test-random@formulator", FAST_MODEL)
     with pytest.raises(ModelNotAvailable, match="not a trained model"):
         resolve("no-such-trained@generator")
-    with pytest.raises(ModelNotAvailable, match="runs on llama.cpp"):
-        resolve("hf:l2l-test-random")
+
+
+def test_bundle_carries_peft_folders_for_transformers(tmp_path, monkeypatch):
+    """`l2l models pack` also copies each PEFT folder into `<bundle>/peft/<role>/` with its digest in the
+    manifest; `hf:<trained>@<role>` loads that copy with transformers, checked like the GGUF files."""
+    from l2l.config import SolveConfig
+    from l2l.models.load import resolve
+    from l2l.models.lora_gguf import adapter_digest
+
+    bundle = _bundle(tmp_path)
+    monkeypatch.setenv("L2L_ADAPTERS", str(bundle.parent))
+    manifest = json.loads((bundle / "MANIFEST.json").read_text())
+    for role in ("formulator", "generator"):
+        entry = manifest["adapters"][role]["peft"]
+        folder = bundle / entry["dir"]
+        assert entry["dir"] == f"peft/{role}" and entry["sha256"] == adapter_digest(folder)
+        # the training machine's export path is not carried along: the registry model's hub id is
+        assert json.loads((folder / "adapter_config.json").read_text())["base_model_name_or_path"] == \
+            "Qwen/Qwen2.5-Coder-0.5B-Instruct"
+        # the weights are the trained ones, byte for byte
+        assert (folder / "adapter_model.safetensors").read_bytes() == \
+            (tmp_path / "peft" / role / "adapter_model.safetensors").read_bytes()
+        r = resolve(f"hf:l2l-test-random@{role}")
+        assert (r.backend, r.kwargs["model"]) == ("hf", str(folder))
+    assert resolve("hf:l2l-test-random").kwargs["model"] == str(bundle / "peft" / "formulator")  # bare: formulator
+    c = SolveConfig().update(model="hf:l2l-test-random")  # both policies, each its own PEFT folder
+    assert (c.formulator_model, c.generator_model) == ("hf:l2l-test-random@formulator", "hf:l2l-test-random@generator")
+
+    weights = bundle / "peft" / "generator" / "adapter_model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 0x01
+    weights.write_bytes(bytes(data))
+    with pytest.raises(ModelNotAvailable, match="sha256 mismatch for the generator PEFT folder"):
+        resolve("hf:l2l-test-random@generator")
+    resolve("hf:l2l-test-random@formulator")  # the untouched one still resolves
+
+    for role in ("formulator", "generator"):  # a bundle packed before PEFT folders were included
+        del manifest["adapters"][role]["peft"]
+    (bundle / "MANIFEST.json").write_text(json.dumps(manifest))
+    with pytest.raises(ModelNotAvailable, match="has no PEFT folder for generator"):
+        resolve("hf:l2l-test-random@generator")
+    assert resolve("l2l-test-random@generator").backend == "llamacpp"  # its GGUF files still run
+
+
+def test_peft_on_a_registry_base_loads_the_export_training_used(tmp_path, monkeypatch):
+    """transformers gets the registry model's GGUF exported once into the l2l cache (what training
+    ran on, and offline), unless the recorded export folder still exists; other bases are left alone."""
+    from l2l.backends import hf as hf_mod
+
+    exported: list[str] = []
+
+    def fake_export(name, out, **_kw):  # the real export is covered by the slow test below
+        exported.append(name)
+        Path(out).mkdir(parents=True)
+        (Path(out) / "config.json").write_text("{}")
+        return Path(out)
+
+    monkeypatch.setattr("l2l.models.export_hf.export_hf", fake_export)
+    monkeypatch.setenv("L2L_CACHE", str(tmp_path / "cache"))
+    hub = _numpy_peft(tmp_path / "a", layers=1, shapes={"q_proj": (896, 896)}, r=2, alpha=4, seed=0,
+                      base="Qwen/Qwen2.5-Coder-0.5B-Instruct")
+    dest = tmp_path / "cache" / "hf" / FAST_MODEL
+    assert hf_mod.registry_base_checkpoint(hub) == str(dest) and exported == [FAST_MODEL]
+    assert hf_mod.registry_base_checkpoint(hub) == str(dest) and exported == [FAST_MODEL]  # once
+    local = tmp_path / "runs" / "base" / FAST_MODEL
+    local.mkdir(parents=True)
+    (local / "config.json").write_text("{}")
+    rec = _numpy_peft(tmp_path / "b", layers=1, shapes={"q_proj": (896, 896)}, r=2, alpha=4, seed=0, base=str(local))
+    assert hf_mod.registry_base_checkpoint(rec) == str(local)
+    other = _numpy_peft(tmp_path / "c", layers=1, shapes={"q_proj": (896, 896)}, r=2, alpha=4, seed=0,
+                        base="/somewhere/my-own-model")
+    assert hf_mod.registry_base_checkpoint(other) is None and exported == [FAST_MODEL]
 
 
 @pytest.mark.parametrize("base, backend", [
@@ -468,10 +538,11 @@ def test_models_list_shows_the_trained_entry_and_its_origin(tmp_path):
 
 @pytest.fixture(scope="session")
 def hf_05b_dir(tmp_path_factory, gguf_05b_path) -> Path:
-    """The 0.5B GGUF exported to a float32 transformers checkpoint (~60 s), once per session."""
-    from l2l.models.export_hf import export_hf
+    """The 0.5B GGUF exported to a float32 transformers checkpoint (~60 s): the export the hf backend
+    loads a registry-based adapter onto, made once in the l2l cache (later runs reuse it)."""
+    from l2l.backends.hf import registry_export
 
-    return export_hf(FAST_MODEL, tmp_path_factory.mktemp("hf05") / FAST_MODEL, progress=False)
+    return registry_export(FAST_MODEL)
 
 
 @pytest.mark.slow
@@ -561,3 +632,43 @@ def test_trained_entry_solves_end_to_end_through_llama_cpp(tmp_path, monkeypatch
     finally:
         for k in set(solve_mod._MODEL_CACHE) - before:
             solve_mod._MODEL_CACHE.pop(k).close()
+
+
+@pytest.mark.slow
+def test_bundle_peft_folder_runs_on_transformers_like_its_gguf_on_llama_cpp(tmp_path, monkeypatch, hf_05b_dir, gguf_05b_path):
+    """`hf:<trained>@generator` loads the bundle's PEFT copy with transformers on the registry export
+    (offline); its adapter effect agrees with the bundle's GGUF file on llama.cpp (same bounds as the
+    round-trip test above: the GGUF base is quantised, so effects, not logits, are compared)."""
+    from transformers import AutoTokenizer
+
+    from l2l.backends.llamacpp import LlamaCppBackend
+    from l2l.models import load_model
+
+    bundle = _bundle(tmp_path)
+    monkeypatch.setenv("L2L_ADAPTERS", str(bundle.parent))
+    tok = AutoTokenizer.from_pretrained(hf_05b_dir)
+    tokens = tok(tok.apply_chat_template([{"role": "user", "content": "Who is the youngest?"}], tokenize=False,
+                                         add_generation_prompt=True))["input_ids"]
+    hf = load_model("hf:l2l-test-random@generator", progress=False)
+    try:
+        assert Path(hf.model_id) == bundle / "peft" / "generator"
+        hf_lora = _hf_logits(hf.model, tokens)
+        assert hf.chat([{"role": "user", "content": "Say hi"}], max_tokens=3)[0].completion_tokens > 0
+    finally:
+        hf.close()
+    from transformers import AutoModelForCausalLM
+
+    hf_base = _hf_logits(AutoModelForCausalLM.from_pretrained(hf_05b_dir, dtype="float32").eval(), tokens)
+    cpp = {}
+    for key, lora in (("base", None), ("lora", bundle / "generator.gguf")):
+        b = LlamaCppBackend(gguf_05b_path, n_ctx=512, progress=False, prompt_cache="off", lora_path=lora)
+        try:
+            cpp[key] = b.next_token_logits(tokens)
+        finally:
+            b.close()
+    hf_delta, cpp_delta = hf_lora - hf_base, cpp["lora"] - cpp["base"]
+    print(f"bundle PEFT vs GGUF: |delta| {np.linalg.norm(hf_delta):.2f}, cosine {_cos(hf_delta, cpp_delta):.4f}")
+    assert np.linalg.norm(hf_delta) > 1.0  # the adapter does something
+    assert _cos(hf_delta, cpp_delta) > 0.95
+    assert np.argmax(hf_lora) == np.argmax(cpp["lora"])
+

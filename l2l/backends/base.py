@@ -57,6 +57,9 @@ class ChatBackend(abc.ABC):
     supports_json_schema: bool = False
     # True where `GenerationParams.deadline` cuts a completion that is under way.
     supports_deadline: bool = False
+    # Completions that decode together in one call (llama.cpp's parallel sequences); 1: one at a
+    # time, so a caller gains nothing by asking for several at once.
+    parallel_sequences: int = 1
 
     def chat(self, messages: list[Message], params: GenerationParams | None = None, **kw: Any) -> list[Completion]:
         """Return `params.n` completions for one conversation."""
@@ -65,10 +68,17 @@ class ChatBackend(abc.ABC):
             params = GenerationParams(**{**params.__dict__, **kw})
         return self._chat(messages, params)
 
-    def chat_batch(self, conversations: list[list[Message]], params: GenerationParams | None = None, **kw: Any) -> list[list[Completion]]:
+    def chat_batch(self, conversations: list[list[Message]], params: GenerationParams | None = None, *,
+                   seeds: list[int] | None = None, **kw: Any) -> list[list[Completion]]:
         """Completions for many conversations. Backends that batch (hf, vllm, openai with
-        concurrency) override this; the default runs them one after another."""
-        return [self.chat(m, params, **kw) for m in conversations]
+        concurrency) override this; the default runs them one after another. `seeds`: one base
+        seed per conversation instead of `params.seed` for all (sample i of conversation t is then
+        the draw a `chat` with seed `seeds[t]` would make as its sample i)."""
+        if seeds is not None and len(seeds) != len(conversations):
+            raise ValueError(f"{len(seeds)} seeds for {len(conversations)} conversations")
+        if seeds is None:
+            return [self.chat(m, params, **kw) for m in conversations]
+        return [self.chat(m, params, **{**kw, "seed": s}) for m, s in zip(conversations, seeds)]
 
     @abc.abstractmethod
     def _chat(self, messages: list[Message], params: GenerationParams) -> list[Completion]:

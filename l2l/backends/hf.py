@@ -109,6 +109,7 @@ class HFBackend(ChatBackend):
         base_id = cfg.base_model_name_or_path
         if not base_id:
             raise ModelNotAvailable(f"{adapter_dir}/adapter_config.json does not name base_model_name_or_path")
+        base_id = registry_base_checkpoint(adapter_dir) or base_id
         base = AutoModelForCausalLM.from_pretrained(base_id, dtype=torch_dtype, **common)
         model = PeftModel.from_pretrained(base, str(adapter_dir))
         try:
@@ -206,3 +207,47 @@ class HFBackend(ChatBackend):
 
     def describe(self) -> str:
         return f"hf:{self.model_id}"
+
+
+def registry_base_checkpoint(adapter_dir: Path) -> str | None:
+    """For an adapter trained on a registry model (its base is the registry name, hub id or an
+    `export-hf` folder named after it): the export training used if it is still there, else a
+    transformers export of that model's GGUF in the l2l cache (`registry_export`). Training runs on
+    exactly such an export, so the adapter meets the weights it was trained on, and it loads
+    offline. None for other bases."""
+    from l2l.models.load import peft_registry_base
+
+    name = peft_registry_base(adapter_dir)
+    if name is None:
+        return None
+    recorded = Path(_adapter_base(adapter_dir)).expanduser()
+    if recorded.is_dir() and (recorded / "config.json").is_file():
+        return str(recorded)
+    return str(registry_export(name))
+
+
+def registry_export(name: str) -> Path:
+    """`l2l models export-hf NAME` into `<l2l cache>/hf/NAME`, once (float32, ~2 GB for the 0.5B)."""
+    import os
+    import shutil
+
+    from l2l.models.export_hf import export_hf
+    from l2l.models.gguf_assembly import cache_dir
+
+    dest = cache_dir() / "hf" / name
+    if not (dest / "config.json").is_file():
+        # Written beside and renamed, so an interrupted export never looks finished.
+        tmp = dest.with_name(f".{name}.tmp-{os.getpid()}")
+        shutil.rmtree(tmp, ignore_errors=True)
+        export_hf(name, tmp)
+        try:
+            tmp.rename(dest)
+        except OSError:  # another process finished first
+            shutil.rmtree(tmp, ignore_errors=True)
+    return dest
+
+
+def _adapter_base(adapter_dir: Path) -> str:
+    import json
+
+    return json.loads((adapter_dir / "adapter_config.json").read_text(encoding="utf-8")).get("base_model_name_or_path") or ""

@@ -470,23 +470,27 @@ class LlamaCppBackend(ChatBackend):
     def _chat(self, messages: list[Message], params: GenerationParams) -> list[Completion]:
         return self.chat_batch([messages], params)[0]
 
-    def chat_batch(self, conversations: list[list[Message]], params: GenerationParams | None = None,
-                   **kw: Any) -> list[list[Completion]]:
+    def chat_batch(self, conversations: list[list[Message]], params: GenerationParams | None = None, *,
+                   seeds: list[int] | None = None, **kw: Any) -> list[list[Completion]]:
         """`params.n` completions of each conversation. With `parallel_sequences` > 1 they decode together
         (see `l2l.backends.llamacpp_parallel`) unless it is one greedy completion; otherwise one
         `create_chat_completion` call each, sample i seeded with seed + i (the shared prompt prefix
-        stays in the KV cache, so only the first call pays for it)."""
+        stays in the KV cache, so only the first call pays for it). `seeds`: a base seed per
+        conversation (see `ChatBackend.chat_batch`)."""
         params = params or GenerationParams()
         if kw:
             params = GenerationParams(**{**params.__dict__, **kw})
         n = max(1, params.n)
         base = self.seed if params.seed is None else params.seed
+        if seeds is not None and len(seeds) != len(conversations):
+            raise ValueError(f"{len(seeds)} seeds for {len(conversations)} conversations")
+        bases = list(seeds) if seeds is not None else [base] * len(conversations)
         # A single sampled completion also takes the parallel engine when it is on: sample i of
         # seed s is then the same draw however many samples a request asks for (seed 11's second
         # sample is seed 12's first). A single greedy completion keeps the sequential path.
         single_greedy = n * len(conversations) < 2 and params.temperature <= 0
         if self.parallel_sequences < 2 or single_greedy:
-            return [[self._one(m, params, base + i) for i in range(n)] for m in conversations]
+            return [[self._one(m, params, b + i) for i in range(n)] for m, b in zip(conversations, bases)]
         from l2l.backends.llamacpp_parallel import chat_parallel
 
         with _DECODE_LOCK:
@@ -497,7 +501,7 @@ class LlamaCppBackend(ChatBackend):
 
                 self._parallel = LlamaCppSampler.borrow(self.llm)
             try:
-                return chat_parallel(self._parallel, self.llm, conversations, params, base)
+                return chat_parallel(self._parallel, self.llm, conversations, params, bases)
             except BackendError:
                 raise
             except ValueError as e:  # a chat template refusing the messages, as in the sequential path
@@ -505,7 +509,7 @@ class LlamaCppBackend(ChatBackend):
             except RuntimeError as e:
                 if not self._drop_unusable_cache(e):
                     raise BackendError(f"llama.cpp: {e}") from None
-                return chat_parallel(self._parallel, self.llm, conversations, params, base)
+                return chat_parallel(self._parallel, self.llm, conversations, params, bases)
 
     @property
     def engine(self) -> Any:

@@ -345,11 +345,12 @@ def _read_group(engine: LlamaCppSampler, llm: Any, prompts: list[list[int]], cou
 
 
 def chat_parallel(engine: LlamaCppSampler, llm: Any, conversations: list[list[Message]], params: GenerationParams,
-                  seed: int) -> list[list[Completion]]:
+                  seed: int | list[int]) -> list[list[Completion]]:
     """`params.n` completions of each conversation, decoded in parallel groups on `llm`'s context
-    (call under the backend's decode lock, with its adapter in place). Sample i of a conversation
-    draws from numpy's generator seeded with seed + i."""
+    (call under the backend's decode lock, with its adapter in place). Sample i of conversation t
+    draws from numpy's generator seeded with seed + i (seed[t] + i for a list of per-conversation seeds)."""
     n = max(1, params.n)
+    seeds = list(seed) if isinstance(seed, (list, tuple)) else [int(seed)] * len(conversations)
     chats = [format_chat(llm, m, params) for m in conversations]
     n_ctx = engine.n_ctx
     budgets = []
@@ -380,7 +381,7 @@ def chat_parallel(engine: LlamaCppSampler, llm: Any, conversations: list[list[Me
                 last = None
             else:
                 settings = sampling_settings(params, max(budgets[s.conv] for s in group), last_n)
-                rngs = [np.random.default_rng(seed + s.index) for s in group]
+                rngs = [np.random.default_rng(seeds[s.conv] + s.index) for s in group]
                 engine.run(samples, list(range(len(group))), logits, settings, rngs, set(), hooks, params.deadline)
                 _settle(llm, prompts[0])
                 last = prompts[0]

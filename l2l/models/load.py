@@ -75,9 +75,11 @@ def resolve(name_or_path: str) -> Resolved:
         if prefix == "vllm":
             return Resolved("vllm", {"model": _existing_or_id(rest)})
         if prefix == "hf":
-            if _trained(rest) is not None:
-                raise ModelNotAvailable(f"{rest} is a trained model of GGUF LoRA adapters: it runs on llama.cpp "
-                                        "(pass it without 'hf:')")
+            name, role = split_role(rest)
+            spec = find_trained(name)
+            if spec is not None:
+                # The bundle's PEFT copy of that policy (bare name: the formulator's, as on llama.cpp).
+                return _hf(str(spec.verify_peft(role or "formulator")))
             return _hf(rest)
         return _llamacpp(rest)
     if s in MODELS:

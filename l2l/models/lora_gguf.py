@@ -318,8 +318,11 @@ def pack(name: str, base: str, adapters: dict[str, str | os.PathLike], out_dir: 
          command: str, data: str, description: str = "", dtype: str = "f16",
          extra: dict[str, Any] | None = None) -> Path:
     """Write a trained-model bundle: `<out_dir>/<role>.gguf` for each PEFT folder in `adapters`
-    ({"formulator": dir, "generator": dir}) and `MANIFEST.json` with each file's sha256 and size,
-    the base registry model, the exact training command and data, and the PEFT sources' digests.
+    ({"formulator": dir, "generator": dir}), a copy of the PEFT folder under `<out_dir>/peft/<role>/`
+    (for transformers: `l2l solve --model hf:<out_dir>/peft/generator`; its base is recorded as the
+    registry model's hub id, so it does not name a path on the training machine) and `MANIFEST.json`
+    with each file's sha256 and size, the base registry model, the exact training command and data,
+    and the PEFT sources' digests.
     `l2l.models.registry` finds bundles under `l2l/models/adapters/` and `$L2L_ADAPTERS`.
 
     >>> pack("l2l-0.5b", "qwen2.5-coder-0.5b", {"formulator": "runs/x/adapters/formulator",
@@ -350,6 +353,7 @@ def pack(name: str, base: str, adapters: dict[str, str | os.PathLike], out_dir: 
             "lora_alpha": cfg.get("lora_alpha"),
             "target_modules": cfg.get("target_modules"),
         }
+        entries[role]["peft"] = _copy_peft(src, out / "peft" / role, MODELS[base].hub_id)
         sources[role] = {"peft_dir": str(src), "peft_sha256": adapter_digest(src)}
     manifest = {
         "format": 1,
@@ -362,3 +366,17 @@ def pack(name: str, base: str, adapters: dict[str, str | os.PathLike], out_dir: 
     (out / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     TrainedSpec.from_dir(out).verify()  # what a loader will check, checked once now
     return out
+
+
+def _copy_peft(src: Path, dest: Path, base_id: str) -> dict[str, str]:
+    """Copy a PEFT folder's config and weights into a bundle; the config's base becomes `base_id`
+    (training records the absolute path of its export-hf folder, which exists only where it ran;
+    `peft_registry_base` maps a hub id back to the registry model). Returns the manifest entry."""
+    import shutil
+
+    dest.mkdir(parents=True, exist_ok=True)
+    cfg = json.loads((src / CONFIG_FILE).read_text(encoding="utf-8"))
+    cfg["base_model_name_or_path"] = base_id
+    (dest / CONFIG_FILE).write_text(json.dumps(cfg, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    shutil.copyfile(src / WEIGHTS_FILE, dest / WEIGHTS_FILE)
+    return {"dir": dest.relative_to(dest.parents[1]).as_posix(), "sha256": adapter_digest(dest)}

@@ -120,6 +120,10 @@ class TrainedSpec:
     adapters: dict[str, AdapterFile]
     description: str = ""
     trained_from: dict[str, Any] = field(default_factory=dict)
+    # The PEFT folders the GGUF files were converted from, for transformers (`hf:<name>@<role>`):
+    # AdapterFile(path=folder, sha256=`lora_gguf.adapter_digest`). Empty for bundles packed before
+    # they were included.
+    peft: dict[str, AdapterFile] = field(default_factory=dict)
 
     @classmethod
     def from_dir(cls, directory: str | os.PathLike) -> "TrainedSpec":
@@ -135,8 +139,11 @@ class TrainedSpec:
                                   m["adapters"][role].get("bytes"))
                 for role in ROLES
             }
+            peft = {role: AdapterFile(role, directory / m["adapters"][role]["peft"]["dir"], str(m["adapters"][role]["peft"]["sha256"]))
+                    for role in ROLES if "peft" in m["adapters"][role]}
             spec = cls(name=str(m["name"]), base=str(m["base"]), directory=directory, adapters=adapters,
-                       description=str(m.get("description") or ""), trained_from=dict(m.get("trained_from") or {}))
+                       description=str(m.get("description") or ""), trained_from=dict(m.get("trained_from") or {}),
+                       peft=peft)
         except FileNotFoundError:
             raise ModelNotAvailable(f"{directory}: no {MANIFEST} (not a trained-model bundle)") from None
         except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as e:
@@ -171,6 +178,25 @@ class TrainedSpec:
                     "the bundle with `l2l models pack`")
             out[r] = a.path
         return out
+
+    def verify_peft(self, role: str) -> Path:
+        """The PEFT folder of `role`, checked against the manifest's digest (config and weights)."""
+        from l2l.errors import ModelNotAvailable
+        from l2l.models.lora_gguf import AdapterError, adapter_digest
+
+        a = self.peft.get(role)
+        if a is None:
+            raise ModelNotAvailable(f"trained model {self.name} has no PEFT folder for {role} (packed before bundles "
+                                    "carried them): it runs on llama.cpp (pass it without 'hf:'), or re-pack it")
+        try:
+            digest = adapter_digest(a.path)
+        except AdapterError as e:
+            raise ModelNotAvailable(f"trained model {self.name}: {e}") from None
+        if digest != a.sha256:
+            raise ModelNotAvailable(
+                f"trained model {self.name}: sha256 mismatch for the {role} PEFT folder {a.path} (manifest "
+                f"{a.sha256[:16]}..., files {digest[:16]}...): restore it (git checkout) or rebuild the bundle")
+        return a.path
 
     @property
     def size(self) -> int:
@@ -247,7 +273,9 @@ def stage_models(model: str | None) -> tuple[str | None, str | None]:
     """
     if not isinstance(model, str) or not model:
         return None, None
-    base, role = split_role(model)
+    # `hf:<trained>` stands for the bundle's PEFT folders, one per policy, on transformers.
+    prefix = "hf:" if model.startswith("hf:") else ""
+    base, role = split_role(model[len(prefix):])
     if role is not None or find_trained(base) is None:
         return None, None
-    return f"{base}{ROLE_SEP}formulator", f"{base}{ROLE_SEP}generator"
+    return f"{prefix}{base}{ROLE_SEP}formulator", f"{prefix}{base}{ROLE_SEP}generator"

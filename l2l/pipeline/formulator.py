@@ -67,12 +67,37 @@ def formulate(
     schemas), decoding follows FORMULATION_SCHEMA's grammar, so the reply always parses unless
     it is cut by max_tokens or the time budget. Follow-up rounds are skipped once
     `params.deadline` has passed. Each completion's `stage` says which round made it."""
+    params = _schema_params(backend, params, constrained)
     messages = formulator_messages(question, options)
+    completion = backend.chat(messages, replace(params, n=1))[0]
+    return finish_formulation(backend, question, messages, completion, params, repair=repair, coverage=coverage)
+
+
+def formulate_many(
+    backend: ChatBackend, question: str, options: list[str] | None, params: GenerationParams, n: int, *, repair: bool = True,
+    coverage: bool = True, constrained: bool = True,
+) -> list[FormulationAttempt]:
+    """`n` sampled formulations whose first drafts decode together (one request for n samples:
+    llama.cpp's parallel sequences read the prompt once), each then finished like `formulate`'s.
+    On llama.cpp, draft i is the draft `formulate` makes with seed `params.seed + i`."""
+    params = _schema_params(backend, params, constrained)
+    messages = formulator_messages(question, options)
+    drafts = backend.chat(messages, replace(params, n=n))
+    return [finish_formulation(backend, question, messages, d, params, repair=repair, coverage=coverage) for d in drafts]
+
+
+def _schema_params(backend: ChatBackend, params: GenerationParams, constrained: bool) -> GenerationParams:
     if constrained and backend.supports_json_schema:
-        params = replace(params, json_schema=FORMULATION_SCHEMA)
-    else:
-        params = replace(params, json_schema=None)
-    completion = _tagged(backend.chat(messages, replace(params, n=1))[0], "formulation")
+        return replace(params, json_schema=FORMULATION_SCHEMA)
+    return replace(params, json_schema=None)
+
+
+def finish_formulation(
+    backend: ChatBackend, question: str, messages: list, completion: Completion, params: GenerationParams, *, repair: bool = True,
+    coverage: bool = True,
+) -> FormulationAttempt:
+    """Parse a first draft; then the coverage round (parsed) or one repair round (not parsed)."""
+    completion = _tagged(completion, "formulation")
     attempt = FormulationAttempt(None, completion.text, completions=[completion])
     try:
         attempt.formulation = parse_formulation(completion.text)

@@ -24,6 +24,10 @@ class ProgramAttempt:
 
 def _attempt(backend: ChatBackend, messages: list[Message], solver_backend: str, params: GenerationParams, stage: str = "program") -> ProgramAttempt:
     completion = backend.chat(messages, replace(params, n=1, json_schema=None))[0]
+    return _from_completion(completion, messages, solver_backend, stage)
+
+
+def _from_completion(completion: Completion, messages: list[Message], solver_backend: str, stage: str = "program") -> ProgramAttempt:
     completion.stage = stage
     attempt = ProgramAttempt(None, completion.text, messages, completions=[completion])
     try:
@@ -41,6 +45,18 @@ def write_program(backend: ChatBackend, question: str, formulation: Formulation,
     attempt = _attempt(backend, messages, formulation.backend, params)
     attempt.example_turns = 2  # the example's question and program
     return attempt
+
+
+def write_programs(backend: ChatBackend, question: str, formulations: list[Formulation], options: list[str] | None,
+                   params: GenerationParams, seeds: list[int]) -> list[ProgramAttempt]:
+    """One program for each formulation, decoded together (`chat_batch`); program t is the draw
+    `write_program` makes with seed `seeds[t]`."""
+    convs = [generator_messages(question, f, options) for f in formulations]
+    outs = backend.chat_batch(convs, replace(params, n=1, json_schema=None), seeds=seeds)
+    attempts = [_from_completion(out[0], msgs, f.backend) for out, msgs, f in zip(outs, convs, formulations)]
+    for a in attempts:
+        a.example_turns = 2
+    return attempts
 
 
 def write_program_one_stage(backend: ChatBackend, question: str, options: list[str] | None, params: GenerationParams, solver_backend: str = "z3") -> ProgramAttempt:

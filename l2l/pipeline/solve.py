@@ -18,8 +18,8 @@ from typing import Any
 from l2l.backends.base import ChatBackend, GenerationParams
 from l2l.config import DEFAULT_PARALLEL_SEQUENCES, SolveConfig
 from l2l.errors import InputError
-from l2l.pipeline.formulator import formulate
-from l2l.pipeline.generator import ProgramAttempt, repair_program, write_program
+from l2l.pipeline.formulator import formulate, formulate_many
+from l2l.pipeline.generator import ProgramAttempt, repair_program, write_program, write_programs
 from l2l.pipeline.vote import vote
 from l2l.types import Candidate, Completion, SolveResult, add_usage, usage_of
 
@@ -63,6 +63,9 @@ class _Ledger:
     # budget cut a completion or kept planned work from starting.
     deadline: float | None = None
     stopped_by: str | None = None
+    # Model calls made for candidates that were never yielded (a wave's drafts and programs left
+    # when the vote stopped early), by stage: spent all the same, so the solve's usage counts them.
+    unclaimed: dict = field(default_factory=dict)
 
     def add(self, stage: str, seconds: float, completions: list[Completion] = ()) -> None:
         self.timings[stage] = self.timings.get(stage, 0.0) + seconds
@@ -119,12 +122,16 @@ class Solver:
         ledger.add("execution", time.perf_counter() - t)
         return result
 
-    def _program_candidate(self, question: str, options, formulation, index: int, ledger: _Ledger) -> Candidate:
+    def _program_candidate(self, question: str, options, formulation, index: int, ledger: _Ledger,
+                           attempt: ProgramAttempt | None = None) -> Candidate:
+        """Program number `index` for `formulation` (or the `attempt` already written for it, as a
+        wave writes them), run, and repaired with the solver's error while rounds are left."""
         c = self.config
-        self.progress(f"writing program {index + 1}")
-        t = time.perf_counter()
-        attempt = write_program(self.generator, question, formulation, options, self._params(index, c.program_max_tokens, ledger))
-        ledger.add("generation", time.perf_counter() - t, attempt.completions)
+        if attempt is None:
+            self.progress(f"writing program {index + 1}")
+            t = time.perf_counter()
+            attempt = write_program(self.generator, question, formulation, options, self._params(index, c.program_max_tokens, ledger))
+            ledger.add("generation", time.perf_counter() - t, attempt.completions)
         cand = Candidate(formulation, attempt.program, None)
         add_usage(cand.usage, usage_of(attempt.completions))
         repairs = 0
@@ -185,6 +192,66 @@ class Solver:
                 cand.usage = add_usage(add_usage({}, f_usage), cand.usage)
             yield cand
 
+    def _wave_size(self, i: int, k: int) -> int:
+        """How many formulations to draw together from index i: sampled ones (i >= 1) as many as the
+        formulator decodes in parallel; the greedy first one alone, so a question it answers costs
+        nothing extra."""
+        if i == 0:
+            return 1
+        return max(1, min(k - i, int(getattr(self.formulator, "parallel_sequences", 1) or 1)))
+
+    def _wave_candidates(self, question: str, options, i: int, w: int, m: int, ledger: _Ledger):
+        """Formulations i .. i+w-1 (all sampled) decoded together, then their programs together,
+        yielded one by one like `_formulation_candidates`. On llama.cpp the draws are the ones the
+        one-at-a-time path makes (formulation i+t: seed + i + t; its program j: seed + (i+t)*m + j);
+        what changes is that a prompt is read once and the sequences decode in parallel. Calls made
+        for candidates the caller does not take (it stopped early) go to `ledger.unclaimed`."""
+        c = self.config
+        self.progress(f"formulating {w} samples together ({i + 1}-{i + w})")
+        t = time.perf_counter()
+        f_attempts = formulate_many(self.formulator, question, options, self._params(i, c.formulation_max_tokens, ledger), w,
+                                    coverage=c.coverage_repair, constrained=c.constrained_formulation)
+        ledger.add("formulation", time.perf_counter() - t, [x for a in f_attempts for x in a.completions])
+        # usage not yet on a yielded candidate: each formulation's calls, then programs written ahead
+        unclaimed: dict[object, dict] = {("f", tix): usage_of(a.completions) for tix, a in enumerate(f_attempts)}
+
+        def claim(tix: int, cand: Candidate) -> Candidate:
+            # a formulation's calls are counted on the first candidate it yields
+            cand.usage = add_usage(add_usage({}, unclaimed.pop(("f", tix), {})), cand.usage)
+            return cand
+
+        try:
+            for tix, a in enumerate(f_attempts):
+                if a.formulation is None:
+                    yield claim(tix, Candidate(None, None, None, error=f"formulator: {a.error}"))
+            valid = [tix for tix, a in enumerate(f_attempts) if a.formulation is not None]
+            batched = int(getattr(self.generator, "parallel_sequences", 1) or 1) > 1
+            for j in range(m):
+                if not valid:
+                    return
+                if ledger.out_of_time():
+                    for tix in valid:
+                        if ("f", tix) in unclaimed:
+                            yield claim(tix, Candidate(f_attempts[tix].formulation, None, None, error=_budget_message(c)))
+                    return
+                written: list[ProgramAttempt | None] = [None] * len(valid)
+                if batched and len(valid) > 1:
+                    self.progress(f"writing {len(valid)} programs together")
+                    t = time.perf_counter()
+                    written = list(write_programs(self.generator, question, [f_attempts[tix].formulation for tix in valid], options,
+                                                  self._params(1, c.program_max_tokens, ledger),
+                                                  seeds=[c.seed + (i + tix) * m + j for tix in valid]))
+                    ledger.add("generation", time.perf_counter() - t, [x for a in written for x in a.completions])
+                    unclaimed.update({("p", tix, j): usage_of(a.completions) for tix, a in zip(valid, written)})
+                for tix, attempt in zip(valid, written):
+                    # _program_candidate counts the written attempt's calls on the candidate itself
+                    unclaimed.pop(("p", tix, j), None)
+                    cand = self._program_candidate(question, options, f_attempts[tix].formulation, (i + tix) * m + j, ledger, attempt)
+                    yield claim(tix, cand)
+        finally:
+            for u in unclaimed.values():
+                add_usage(ledger.unclaimed, u)
+
     def solve(self, question: str, options: list[str] | None = None) -> SolveResult:
         """Answer `question`. With `config.time_budget_s`, no model call or program starts after
         the budget, and a completion under way is cut at it (backends with `supports_deadline`;
@@ -200,18 +267,24 @@ class Solver:
         k, m = max(1, c.formulations), max(1, c.programs_per_formulation)
         total = k * m
         done = False
-        for i in range(k):
+        i = 0
+        while i < k and not done:
             if ledger.out_of_time():
                 break
-            self.progress(f"formulating ({i + 1}/{k})")
-            for cand in self._formulation_candidates(question, options, i, m, ledger):
+            w = self._wave_size(i, k)
+            if w > 1:
+                batch = self._wave_candidates(question, options, i, w, m, ledger)
+            else:
+                self.progress(f"formulating ({i + 1}/{k})")
+                batch = self._formulation_candidates(question, options, i, m, ledger)
+            for cand in batch:
                 candidates.append(cand)
                 v = vote([x.answer for x in candidates])
                 if total > 1 and c.early_stop_agree and v.top_count >= c.early_stop_agree:
                     done = True
                     break
-            if done:
-                break
+            batch.close()  # a wave left early records what its untaken candidates cost
+            i += w
         # Only when nothing answered: a fresh (sampled) formulation, one at a time, stopping at
         # the first answer, so a solved question costs nothing extra.
         for r in range(max(0, c.reformulations)):
@@ -232,6 +305,7 @@ class Solver:
         usage: dict = {}
         for x in candidates:
             add_usage(usage, x.usage, as_stage="reformulation" if x.phase == "reformulation" else None)
+        add_usage(usage, ledger.unclaimed)
         return SolveResult(question, v.answer, v.status, candidates, v.counts, ledger.timings, ledger.tokens, error,
                            usage=usage, stopped_by=ledger.stopped_by)
 

@@ -1,6 +1,6 @@
 """Bi-level GRPO training of the formulator and generator (TRL + PEFT + hydra).
 
-Entry point: `python train.py +experiment=<smoke|bilevel|generator_only|formulator_only|sft_coldstart|selfplay>`.
+Entry point: `python train.py +experiment=<smoke|bilevel|generator_only|formulator_only|sft_coldstart|selfplay|recipe>`.
 
 Modules (heavy imports stay inside functions, so importing this package is cheap):
     rewards       TRL-signature rewards: GeneratorReward, FormulatorReward (bi-level), ProposerReward
@@ -8,6 +8,7 @@ Modules (heavy imports stay inside functions, so importing this package is cheap
     grpo_config   the one translation of the hydra config into trl.GRPOConfig
     policies      the two LoRA policies (shared base or separate bases) and a ChatBackend over them
     sft_coldstart rejection sampling + synthetic gold pairs -> TRL SFTTrainer
+    recipe        the whole recipe in one resumable command: SFT -> bi-level GRPO -> GGUF export
     selfplay      proposer phase: the formulator invents puzzles, rewarded for learnability
     checkpoint    round checkpoints and resume
     metrics       metrics.jsonl and stage timers

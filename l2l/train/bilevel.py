@@ -28,6 +28,7 @@ import json
 import logging
 import os
 import random
+import time
 from typing import Any
 
 from l2l.errors import InputError
@@ -229,6 +230,9 @@ class BilevelRun:
         params = GenerationParams(max_tokens=int(s["max_completion_length"]), temperature=float(s.get("temperature", 1.0)), n=k)
         backend = self.policies.backend("formulator")
         convs = [formulator_messages(r["question"], _options(r)) for r in rows]
+        # one batch call (minutes on a CPU): say so before, and what it gave after
+        log.info("sampling %d formulation(s) for each of %d questions from the current formulator", k, len(rows))
+        t0 = time.perf_counter()
         samples = backend.chat_batch(convs, params) if k > 0 else [[] for _ in rows]
         out, parsed, fallback = [], 0, 0
         for row, group in zip(rows, samples):
@@ -245,6 +249,7 @@ class BilevelRun:
             for f in forms:
                 out.append({**self._row(row, generator_messages(row["question"], f, _options(row))), "backend": f.backend})
         self._last_sampling = {"formulations_sampled": len(rows) * k, "formulations_parsed": parsed, "gold_fallbacks": fallback}
+        log.info("formulations: %d of %d parsed, %d gold fallbacks, %.0f s", parsed, len(rows) * k, fallback, time.perf_counter() - t0)
         return out
 
     def _row(self, row: dict[str, Any], prompt: list[dict[str, str]]) -> dict[str, Any]:
@@ -264,6 +269,8 @@ class BilevelRun:
         from datasets import Dataset
         from trl import GRPOTrainer
 
+        from l2l.train.shared_prompt import shared_prompt_trainer
+
         if not rows:
             log.warning("%s phase of round %d has no prompts; skipped", role, round_index)
             return {f"{role}/skipped": 1.0}
@@ -271,7 +278,9 @@ class BilevelRun:
         args = grpo_args(self.cfg, key, os.path.join(self.out_dir, "trainer", key), round_index)
         model = self.policies.activate(role)
         rollout = self._llamacpp_rollout(role, key, int(args.seed))
-        trainer = GRPOTrainer(
+        # One prompt pass per group instead of one per completion (exact; l2l/train/shared_prompt.py)
+        trainer_class = shared_prompt_trainer() if self.cfg.grpo.get("shared_prompt", True) else GRPOTrainer
+        trainer = trainer_class(
             model=model,
             reward_funcs=reward_funcs,
             args=args,
