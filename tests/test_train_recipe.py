@@ -94,11 +94,11 @@ def test_default_recipe_plans_the_three_stages_within_the_budget(tmp_path):
     stages = plan(cfg)
     assert [s.name for s in stages] == ["sft", "grpo", "export"] and not any(s.done for s in stages)
     sft, grpo, export = stages
-    # the measured figures of conf/experiment/recipe.yaml: 8 SFT steps per adapter, 2 validations
-    assert sft.seconds == pytest.approx(8 * 156 + 8 * 237 + 2 * 8 * 20)
-    # 2 GRPO rounds (round 0 is the SFT): 2 generator + 1 formulator step, 2 formulations, 1 validation each
+    # the measured figures of conf/experiment/recipe.yaml: 12 SFT steps per adapter, 2 validations
+    assert sft.seconds == pytest.approx(12 * 156 + 12 * 237 + 2 * 8 * 20)
+    # 2 GRPO rounds (round 0 is the SFT): 4 generator + 1 formulator step, 4 formulations, 1 validation each
     assert "rounds 1-2" in grpo.work
-    assert grpo.seconds == pytest.approx(2 * (2 * 700 + 650 + 2 * 27 + 8 * 20))
+    assert grpo.seconds == pytest.approx(2 * (4 * 173 + 213 + 4 * 27 + 8 * 20))
     total = sum(s.seconds for s in stages)
     assert 1.5 * 3600 < total <= cfg.recipe.budget_hours * 3600 <= 2.5 * 3600
     assert "from round 2" in export.work

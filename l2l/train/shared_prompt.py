@@ -64,7 +64,7 @@ class SharedPromptMixin:
         with self.accelerator.autocast():  # type: ignore[attr-defined]
             # logits_to_keep=1: the prompt's logits are not needed, only its KV cache
             prefix = model(input_ids=ids[:1, :split], attention_mask=mask[:1, :split], use_cache=True, logits_to_keep=1)
-            cache = prefix.past_key_values
+            cache = prefix.cache
             if cache is None:  # the model declined to cache (gradient checkpointing turns the cache off)
                 return None
             cache.batch_repeat_interleave(ids.size(0))
