@@ -6,8 +6,9 @@ candidates in waves (issue 16's target: `l2l_vote` with 5 samples at most 2.5x a
 
 For each item it solves three ways on one loaded model (one llama.cpp context, `parallel_sequences`
 from the config): `l2l` (1 candidate), `vote` (k samples, waves: the sampled formulations drafted
-in one request, their programs in one batch) and `vote-seq` (the same k samples one at a time; the
-same draws, so the candidates and answers match `vote` up to where the early stop falls). Prints
+in one request, their programs in one batch) and `vote-seq` (the same k samples one at a time, with
+the same seeds; on the quantised models batched decoding rounds differently, so texts and answers
+can differ between the two). Prints
 seconds, tokens and answers per item and the mean ratios. Items: a JSONL of {question, options,
 answer} (`python bench/synth_heldout.py runs/heldout -n 20` writes the synthetic held-out sets).
 Not a test: the figures depend on the machine and its load, so say what else ran.

@@ -70,9 +70,9 @@ class SolveConfig:
     # request and the conversations of one batch (l2l/backends/llamacpp_parallel.py); 1: one after
     # another, as before. The solver uses it for sampled candidates: after the greedy first one, up
     # to this many sampled formulations are drafted in one request and their programs written in one
-    # batch (the same draws as one at a time; an early vote stop then comes at most a wave late). 4 from the tiny test model only (bench/results/parallel_sequences.md, 1
-    # thread: aggregate tokens/s 1.6x at 2, 1.9x at 4, 2.2x at 8, each sequence ever slower; 4 covers
-    # `l2l_vote --samples 5`'s sampled formulations); to be re-measured on the real models.
+    # batch (each keeps its one-at-a-time seed; an early vote stop then comes at most a wave late).
+    # Aggregate decode on the real 0.5B, 2 cores: 1.03x at 2 sequences, 1.39x at 4, 1.66x at 8
+    # (bench/results/parallel_sequences.md); 4 covers `l2l_vote --samples 5`'s sampled formulations.
     parallel_sequences: int = DEFAULT_PARALLEL_SEQUENCES
 
     def __post_init__(self) -> None:

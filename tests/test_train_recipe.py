@@ -110,14 +110,15 @@ def test_plan_reads_what_out_dir_already_holds(tmp_path):
     out = tmp_path / "run"
     cfg = _cfg("+experiment=recipe", f"out_dir={out}")
     fresh = plan(cfg)
-    # killed in the generator's SFT phase: the formulator finished (checkpoint-8), the generator saved step 4
-    for role, step in (("formulator", 4), ("formulator", 8), ("generator", 4)):
+    steps = int(cfg.sft.steps)
+    # killed in the generator's SFT phase: the formulator finished (its last checkpoint), the generator saved step 4
+    for role, step in (("formulator", 4), ("formulator", steps), ("generator", 4)):
         (out / "trainer" / f"sft-{role}" / f"checkpoint-{step}").mkdir(parents=True)
     (out / "sft_triples.jsonl").write_text("")  # the data was made, so validation-before ran already
     sft = plan(cfg)[0]
-    assert not sft.done and "formulator 0 of 8 steps" in sft.work and "resumes after step 4" in sft.work
-    assert sft.seconds == pytest.approx(4 * 237 + 8 * 20)  # the rest of the generator + validation after
-    assert fresh[0].seconds - sft.seconds == pytest.approx(8 * 156 + 4 * 237 + 8 * 20)
+    assert not sft.done and f"formulator 0 of {steps} steps" in sft.work and "resumes after step 4" in sft.work
+    assert sft.seconds == pytest.approx((steps - 4) * 237 + 8 * 20)  # the rest of the generator + validation after
+    assert fresh[0].seconds - sft.seconds == pytest.approx(steps * 156 + 4 * 237 + 8 * 20)
     for r in (0, 1):  # SFT round 0 and GRPO round 1 completed
         d = out / "checkpoints" / f"round-{r:04d}"
         d.mkdir(parents=True)
@@ -168,13 +169,19 @@ def full_run(tiny_qwen2_dir, tmp_path_factory):
     real_sft, real_grpo = sft_coldstart.run, bilevel.run
     live: list[int] = []
 
+    def holding() -> int:
+        return sum(1 for o in gc.get_objects() if isinstance(o, LlamaCppSampler) and getattr(o, "model", None) is not None)
+
+    gc.collect()
+    before = holding()  # samplers other tests of this process may have left: not the recipe's
+
     def sft_then_snapshot(cfg):
         result = real_sft(cfg)
         shutil.copytree(out, after_sft)  # copy2: sizes and mtimes kept
         return result
 
     def count_then_grpo(cfg):
-        live.append(sum(1 for o in gc.get_objects() if isinstance(o, LlamaCppSampler) and getattr(o, "model", None) is not None))
+        live.append(holding() - before)
         return real_grpo(cfg)
 
     with pytest.MonkeyPatch.context() as mp:

@@ -202,9 +202,12 @@ class Solver:
 
     def _wave_candidates(self, question: str, options, i: int, w: int, m: int, ledger: _Ledger):
         """Formulations i .. i+w-1 (all sampled) decoded together, then their programs together,
-        yielded one by one like `_formulation_candidates`. On llama.cpp the draws are the ones the
-        one-at-a-time path makes (formulation i+t: seed + i + t; its program j: seed + (i+t)*m + j);
-        what changes is that a prompt is read once and the sequences decode in parallel. Calls made
+        yielded one by one like `_formulation_candidates`. Each sample keeps the seed the one-at-a-time
+        path gives it (formulation i+t: seed + i + t; its program j: seed + (i+t)*m + j), and a prompt
+        is read once while the sequences decode in parallel. The texts are the one-at-a-time ones where
+        batched and single-sequence decoding compute the same logits (the float32 test model); on the
+        quantised models llama.cpp's batched matmuls round differently, so a sampled text can drift
+        from its one-at-a-time twin after some tokens (measured: bench/results/vote_cost.md). Calls made
         for candidates the caller does not take (it stopped early) go to `ledger.unclaimed`."""
         c = self.config
         self.progress(f"formulating {w} samples together ({i + 1}-{i + w})")
