@@ -216,11 +216,12 @@ def registry_base_checkpoint(adapter_dir: Path) -> str | None:
     exactly such an export, so the adapter meets the weights it was trained on, and it loads
     offline. None for other bases."""
     from l2l.models.load import peft_registry_base
+    from l2l.models.lora_gguf import read_adapter_config
 
     name = peft_registry_base(adapter_dir)
     if name is None:
         return None
-    recorded = Path(_adapter_base(adapter_dir)).expanduser()
+    recorded = Path(read_adapter_config(adapter_dir).get("base_model_name_or_path") or "").expanduser()
     if recorded.is_dir() and (recorded / "config.json").is_file():
         return str(recorded)
     return str(registry_export(name))
@@ -246,8 +247,3 @@ def registry_export(name: str) -> Path:
             shutil.rmtree(tmp, ignore_errors=True)
     return dest
 
-
-def _adapter_base(adapter_dir: Path) -> str:
-    import json
-
-    return json.loads((adapter_dir / "adapter_config.json").read_text(encoding="utf-8")).get("base_model_name_or_path") or ""
