@@ -5,6 +5,7 @@
     python bench/run_eval_table.py --dry-run               # the commands, and which cells are done
     python bench/run_eval_table.py --table-only            # regenerate the markdown from the results only
     nohup flock /tmp/l2l-model.lock python bench/run_eval_table.py > runs/eval-table.log 2>&1 &   # in the background
+    pkill -f bench/run_eval_table.py                       # stop it: SIGTERM (or SIGINT) publishes the finished items
 
 Each cell is one `l2l eval` run (printed by --dry-run; its work folder is
 runs/eval/<model>/<dataset>/<method>) on the dataset's `report_split` (conf/data/<name>.yaml:
@@ -25,6 +26,7 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
+import signal
 import sys
 from pathlib import Path
 
@@ -115,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
             print(shlex.join(cell.command(runs)) + (f"  # {have} finished" if have else ""))
         return 0
     if not args.table_only:
+        _stop_like_ctrl_c()
         session = shlex.join(["python", "bench/run_eval_table.py", *(sys.argv[1:] if argv is None else argv)])
         for cell in cells:
             print("+", shlex.join(cell.command(runs)), file=sys.stderr, flush=True)
@@ -128,6 +131,19 @@ def main(argv: list[str] | None = None) -> int:
             write_table(args)  # after every cell, so the table is current while the next one runs
     print(write_table(args), end="")
     return 0
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
+
+
+def _stop_like_ctrl_c() -> None:
+    """SIGINT and SIGTERM end the run the way Ctrl-C does: the item under way is dropped, every
+    finished item is published. Needed because a job started with `&` from a non-interactive shell
+    (`nohup ... &`, as documented above) inherits SIGINT *ignored*, and `kill` sends SIGTERM, whose
+    default would end the process before publishing."""
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
 
 
 if __name__ == "__main__":

@@ -48,6 +48,12 @@ class SolveConfig:
     # the Python audit hook (no Landlock, no seccomp, no namespaces); they then run with all
     # of this user's rights. Off: L2L refuses (solvers/executor.py, `l2l doctor`).
     unsafe_exec: bool = False
+    # A failed program runs once more with deterministic fixes of mechanical slips (undeclared
+    # predicates, `not_x(a)`; l2l/pipeline/program_fixes.py) before a model repair is asked for;
+    # a program that runs is never changed. Off by default: measured on 24 stored failures it
+    # made 4 run and 1 right (bench/results/program_fixes.md), and a wrong fixed answer would
+    # pre-empt the model's repair round; an eval A/B with it on decides.
+    fix_programs: bool = False
     # Wall seconds one solve may take (model loading excluded); None: no limit. No model call
     # or program starts after it, a llama.cpp completion under way is cut at it, and the vote
     # over the candidates so far is returned (SolveResult.stopped_by == "time_budget").

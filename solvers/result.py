@@ -35,6 +35,11 @@ class ExecutionResult:
     # "verdict": "unique"}, {"call": "answer", "text": "B"}): written by the sandbox on a channel
     # the program's own code cannot write to (solvers/sandbox.py, "The record"); at most 200.
     solver_events: list[dict[str, Any]] = field(default_factory=list)
+    # Set when the program failed as written and a deterministic fix made it run
+    # (l2l/pipeline/program_fixes.py): the fixes applied ("kind:name") and the text that ran;
+    # the model's own text stays with the Program. Empty / None for a program that ran as written.
+    fixes: list[str] = field(default_factory=list)
+    fixed_code: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -47,6 +52,7 @@ class ExecutionResult:
     def from_dict(cls, d: dict[str, Any]) -> "ExecutionResult":
         kwargs = {k: d.get(k) for k in cls.__dataclass_fields__ if k in d}
         kwargs["solver_events"] = [dict(e) for e in kwargs.get("solver_events") or []]
+        kwargs["fixes"] = list(kwargs.get("fixes") or [])
         return cls(**kwargs)
 
 

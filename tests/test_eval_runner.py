@@ -163,3 +163,25 @@ def test_bad_settings_are_refused_before_any_work(tmp_path, data, kwargs, messag
     with pytest.raises(InputError, match=message):
         run_eval(EvalRun(data, out=tmp_path / "run", **kwargs), backend=model, progress=False)
     assert model.calls == []
+
+
+def test_a_config_field_added_later_resumes_at_its_default_and_refuses_otherwise(tmp_path, data):
+    """A folder started before a SolveConfig field existed (its run.json lacks the key) resumes when
+    the run leaves the field at its default, the behaviour its items were made with; a changed
+    value is another experiment."""
+    from l2l.config import SolveConfig
+
+    out = tmp_path / "run"
+    run_eval(EvalRun(data, "cot", out, limit=2, seed=1), backend=scripted_model(), progress=False)
+    run_file = out / "run.json"
+    recorded = json.loads(run_file.read_text())
+    assert "fix_programs" in recorded["identity"]["config"]
+    del recorded["identity"]["config"]["fix_programs"]  # as written before the field existed
+    run_file.write_text(json.dumps(recorded))
+    more = scripted_model()
+    summary = run_eval(EvalRun(data, "cot", out, limit=4, seed=1), backend=more, progress=False)
+    assert summary["n"] == 4 and len(called_tags(more)) == 2  # resumed: only the new items ran
+    run_file.write_text(json.dumps(recorded))
+    changed = EvalRun(data, "cot", out, limit=4, seed=1, config=SolveConfig(fix_programs=True))
+    with pytest.raises(InputError, match="different run"):
+        run_eval(changed, backend=scripted_model(), progress=False)

@@ -144,3 +144,31 @@ def test_summary_json_is_valid_json_with_the_session(table):
     raw = (table["results"] / table["cell"]("cot").key / "summary.json").read_text()
     summary = json.loads(raw)
     assert summary["commits"] == [h["commit"] for h in summary["history"] if h.get("commit")]
+
+
+def test_sigint_and_sigterm_stop_a_background_table_like_ctrl_c():
+    """A table run started with `nohup ... &` from a script inherits SIGINT ignored, and `kill` sends
+    SIGTERM; both must raise KeyboardInterrupt (run_cell then publishes the finished items)."""
+    import signal
+    import subprocess
+    import sys
+
+    path = Path(__file__).resolve().parents[1] / "bench" / "run_eval_table.py"
+    code = f"""
+import importlib.util, os, signal
+spec = importlib.util.spec_from_file_location("run_eval_table", {str(path)!r})
+m = importlib.util.module_from_spec(spec); spec.loader.exec_module(m)
+assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN  # as a background job inherits it
+m._stop_like_ctrl_c()
+for sig in (signal.SIGINT, signal.SIGTERM):
+    try:
+        os.kill(os.getpid(), sig)
+        signal.sigtimedwait([], 0.5) if hasattr(signal, "sigtimedwait") else None
+        print("survived", sig.name)
+    except KeyboardInterrupt:
+        print("interrupted", sig.name)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split("\n")[:2] == ["interrupted SIGINT", "interrupted SIGTERM"]

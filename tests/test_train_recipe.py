@@ -86,6 +86,19 @@ def _run_logged(cfg) -> tuple[dict, str, str]:
 # --- the plan: stages, steps and estimates from the composed config and out_dir -------------------------
 
 
+def _figures(cfg):
+    """The recipe's measured seconds from the composed config: SFT step per role, one validation,
+    one GRPO round without its validation, and which GRPO rounds validate."""
+    r = cfg.recipe
+    val = int(cfg.loop.val_size) * float(r.seconds_per_val_question)
+    per_round = (int(cfg.grpo.generator.steps) * float(r.seconds_per_grpo_step.generator)
+                 + int(cfg.grpo.formulator.steps) * float(r.seconds_per_grpo_step.formulator)
+                 + int(cfg.loop.questions_per_round) * int(cfg.loop.formulations_per_question) * float(r.seconds_per_formulation))
+    every = int(cfg.loop.validate_every)
+    validated = [k for k in range(1, int(cfg.loop.rounds)) if every and (k + 1) % every == 0]
+    return float(r.seconds_per_sft_step.formulator), float(r.seconds_per_sft_step.generator), val, per_round, validated
+
+
 def test_default_recipe_plans_the_three_stages_within_the_budget(tmp_path):
     from l2l.train.recipe import plan
 
@@ -94,11 +107,13 @@ def test_default_recipe_plans_the_three_stages_within_the_budget(tmp_path):
     stages = plan(cfg)
     assert [s.name for s in stages] == ["sft", "grpo", "export"] and not any(s.done for s in stages)
     sft, grpo, export = stages
-    # the measured figures of conf/experiment/recipe.yaml: 12 SFT steps per adapter, 2 validations
-    assert sft.seconds == pytest.approx(12 * 156 + 12 * 237 + 2 * 8 * 20)
-    # 2 GRPO rounds (round 0 is the SFT): 4 generator + 1 formulator step, 4 formulations, 1 validation each
-    assert "rounds 1-2" in grpo.work
-    assert grpo.seconds == pytest.approx(2 * (4 * 173 + 213 + 4 * 27 + 8 * 20))
+    form, gen, val, per_round, validated = _figures(cfg)
+    steps = int(cfg.sft.steps)
+    # the measured figures of conf/experiment/recipe.yaml: SFT steps per adapter, validation before and after
+    assert sft.seconds == pytest.approx(steps * form + steps * gen + 2 * val)
+    # 2 GRPO rounds (round 0 is the SFT), validated where loop.validate_every says (the last one)
+    assert "rounds 1-2" in grpo.work and validated == [2]
+    assert grpo.seconds == pytest.approx(2 * per_round + len(validated) * val)
     total = sum(s.seconds for s in stages)
     assert 1.5 * 3600 < total <= cfg.recipe.budget_hours * 3600 <= 2.5 * 3600
     assert "from round 2" in export.work
@@ -111,14 +126,15 @@ def test_plan_reads_what_out_dir_already_holds(tmp_path):
     cfg = _cfg("+experiment=recipe", f"out_dir={out}")
     fresh = plan(cfg)
     steps = int(cfg.sft.steps)
+    form, gen, val, per_round, _ = _figures(cfg)
     # killed in the generator's SFT phase: the formulator finished (its last checkpoint), the generator saved step 4
     for role, step in (("formulator", 4), ("formulator", steps), ("generator", 4)):
         (out / "trainer" / f"sft-{role}" / f"checkpoint-{step}").mkdir(parents=True)
     (out / "sft_triples.jsonl").write_text("")  # the data was made, so validation-before ran already
     sft = plan(cfg)[0]
     assert not sft.done and f"formulator 0 of {steps} steps" in sft.work and "resumes after step 4" in sft.work
-    assert sft.seconds == pytest.approx((steps - 4) * 237 + 8 * 20)  # the rest of the generator + validation after
-    assert fresh[0].seconds - sft.seconds == pytest.approx(steps * 156 + 4 * 237 + 8 * 20)
+    assert sft.seconds == pytest.approx((steps - 4) * gen + val)  # the rest of the generator + validation after
+    assert fresh[0].seconds - sft.seconds == pytest.approx(steps * form + 4 * gen + val)
     for r in (0, 1):  # SFT round 0 and GRPO round 1 completed
         d = out / "checkpoints" / f"round-{r:04d}"
         d.mkdir(parents=True)
@@ -126,7 +142,7 @@ def test_plan_reads_what_out_dir_already_holds(tmp_path):
     sft, grpo, export = plan(cfg)
     assert sft.done and sft.seconds == 0
     assert not grpo.done and "round 2 (round 1 saved)" in grpo.work
-    assert grpo.seconds == pytest.approx(fresh[1].seconds / 2)
+    assert grpo.seconds == pytest.approx(fresh[1].seconds - per_round)  # round 2 and its validation are left
     assert not export.done
     (out / "checkpoints" / "round-0002").mkdir()
     (out / "checkpoints" / "round-0002" / "state.json").write_text(json.dumps({"round": 2}))

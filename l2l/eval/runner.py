@@ -70,6 +70,22 @@ class EvalRun:
         }
 
 
+def same_identity(old: dict[str, Any], new: dict[str, Any]) -> bool:
+    """Whether a folder's recorded identity is this run's. A SolveConfig field added after the folder
+    was started counts as the same experiment when the run leaves it at its default (the behaviour
+    the folder's items were made with), so a new option does not orphan every half-finished cell."""
+    if old == new:
+        return True
+    from l2l.config import SolveConfig
+
+    defaults = SolveConfig().to_dict()
+    old_cfg, new_cfg = dict(old.get("config") or {}), dict(new.get("config") or {})
+    for key in set(new_cfg) - set(old_cfg):
+        if key in defaults and new_cfg[key] == defaults[key]:
+            new_cfg.pop(key)
+    return {**old, "config": old_cfg} == {**new, "config": new_cfg}
+
+
 def validate(run: EvalRun) -> None:
     """Refuse bad settings before loading anything."""
     if run.method not in METHODS:
@@ -129,7 +145,7 @@ def _prepare_out(run: EvalRun) -> Path:
         except json.JSONDecodeError:
             raise InputError(f"{run_file} is not valid JSON; pass --overwrite to start this folder afresh") from None
         old = existing.get("identity", {})
-        if old != identity:
+        if not same_identity(old, identity):
             diff = sorted(k for k in set(old) | set(identity) if old.get(k) != identity.get(k))
             raise InputError(
                 f"{out} holds a different run (differs in: {', '.join(diff)}; it has "

@@ -11,6 +11,8 @@ from `Program.backend`; there is no "no prelude" path for generated programs), t
 limits, and whether code may run without isolation (`unsafe_exec`, the user's choice). A config may change the limits (`ExecLimits.from_config`), never the
 helpers: before this module existed, training ran programs with `backend: null`, so every
 program written the way the generator prompt asks failed with a NameError on `Puzzle`.
+Also here: a failed program gets one rerun with deterministic fixes of mechanical slips
+(`l2l/pipeline/program_fixes.py`, `ExecLimits.fix_programs`), before any model repair.
 
 `certified(result)` is the single judgement of whether an answer "came out of a solver":
 the prelude's solver helpers report each call and its verdict to the sandbox's record
@@ -42,6 +44,10 @@ class ExecLimits:
     # run generated code even where the sandbox has no layer beyond the audit hook (the user's
     # explicit choice: `--unsafe-exec`, `unsafe_exec: true`); never set by the executor config
     unsafe_exec: bool = False
+    # after a failure, run the program once more with deterministic fixes of mechanical slips
+    # (l2l/pipeline/program_fixes.py); a program that runs as written is never changed (off by
+    # default: see SolveConfig.fix_programs)
+    fix_programs: bool = False
 
     @classmethod
     def from_config(cls, pipeline: Any, override: Any = None) -> "ExecLimits":
@@ -53,15 +59,18 @@ class ExecLimits:
                 return None
             return node.get(key) if hasattr(node, "get") else getattr(node, key, None)
 
+        fix = get(pipeline, "fix_programs")
         base = cls(timeout_s=float(get(pipeline, "timeout_s") or cls.timeout_s),
                    memory_mb=int(get(pipeline, "memory_mb") or cls.memory_mb),
-                   unsafe_exec=bool(get(pipeline, "unsafe_exec") or False))
+                   unsafe_exec=bool(get(pipeline, "unsafe_exec") or False),
+                   fix_programs=cls.fix_programs if fix is None else bool(fix))
         extra = set(override.keys()) - {"timeout_s", "memory_mb"} if hasattr(override, "keys") else set()
         if extra:
             raise ValueError(f"executor config may only set timeout_s and memory_mb, not {sorted(extra)}: "
                              "the prelude follows each program's backend")
         return cls(timeout_s=float(get(override, "timeout_s") or base.timeout_s),
-                   memory_mb=int(get(override, "memory_mb") or base.memory_mb), unsafe_exec=base.unsafe_exec)
+                   memory_mb=int(get(override, "memory_mb") or base.memory_mb), unsafe_exec=base.unsafe_exec,
+                   fix_programs=base.fix_programs)
 
 
 def _check_backend(program: Program) -> None:
@@ -90,7 +99,35 @@ def run_programs(programs: Sequence[Program | None], limits: ExecLimits) -> list
                        timeout_s=limits.timeout_s, memory_mb=limits.memory_mb)
     for i, res in zip(idx, ran):
         results[i] = res
+    if limits.fix_programs:
+        _rerun_fixed(programs, results, limits)
     return results
+
+
+def _rerun_fixed(programs: Sequence[Program | None], results: list[Any], limits: ExecLimits) -> None:
+    """Failed programs that a deterministic fix applies to run once more, in one batch; a
+    fixed run replaces the failure only when it ran to an answer (otherwise the program's own
+    error stands, with line numbers of the text its author wrote). Here, in the one path, so
+    inference, evaluation and the training rewards see the same results."""
+    from solvers import execute_many
+
+    from l2l.pipeline.program_fixes import fix_program
+
+    todo = []
+    for i, res in enumerate(results):
+        if res is not None and not res.ok:
+            fix = fix_program(programs[i].code, programs[i].backend, res)
+            if fix is not None:
+                todo.append((i, fix))
+    if not todo:
+        return
+    ran = execute_many([fix.code for _, fix in todo], backend=[programs[i].backend for i, _ in todo],
+                       timeout_s=limits.timeout_s, memory_mb=limits.memory_mb)
+    for (i, fix), res in zip(todo, ran):
+        if res.ok:
+            res.fixes, res.fixed_code = list(fix.fixes), fix.code
+            res.elapsed_s += results[i].elapsed_s  # both runs were paid for
+            results[i] = res
 
 
 def run_program(program: Program, limits: ExecLimits) -> Any:
@@ -104,8 +141,13 @@ def certified(result: Any) -> bool:
     an entailed truth value, an optimum), no solver call failed (a contradiction or several
     solutions swallowed by try/except does not count), and the final ANSWER line was printed
     by `answer(...)`. A constant letter, every option printed, or `UNIQUE: yes` on stdout
-    are not certified."""
+    are not certified, nor is an answer that needed a program fix (`result.fixes`)."""
     if result is None or not getattr(result, "ok", False) or result.answer is None:
+        return False
+    if getattr(result, "fixes", None):
+        # It ran only after a deterministic fix (l2l/pipeline/program_fixes.py): the answer is
+        # the solver's, but the model's own text does not run, so training must neither pay it
+        # nor keep that text as an example (sft_coldstart and self-play store `Program.code`).
         return False
     events = list(getattr(result, "solver_events", None) or [])
     calls = [e for e in events if isinstance(e, dict) and e.get("call") in SOLVER_CALLS]

@@ -132,11 +132,19 @@ def sft_phase(run: BilevelRun, role: str, rows: list[dict[str, Any]]) -> dict[st
         use_cpu=bool(run.cfg.grpo.use_cpu),
         bf16=resolve_bf16(run.cfg.grpo.get("bf16", "auto"), bool(run.cfg.grpo.use_cpu)),
         max_length=int(s.max_length),
+        # TRL's SFTConfig turns activation checkpointing on by default: the forward pass then runs twice
+        # per step, and a checkpointed model keeps no KV cache, so the shared prefix could not be reused
+        gradient_checkpointing=bool(s.get("gradient_checkpointing", False)),
         # the Trainer then prints each step's loss: the progress line of a long CPU run
         disable_tqdm=True,
         seed=int(run.cfg.seed),
     )
-    trainer = SFTTrainer(
+    trainer_cls = SFTTrainer
+    if bool(s.get("shared_prefix", True)):
+        from l2l.train.sft_shared_prefix import shared_prefix_sft_trainer
+
+        trainer_cls = shared_prefix_sft_trainer()
+    trainer = trainer_cls(
         model=run.policies.activate(role),
         args=args,
         train_dataset=Dataset.from_list(rows),
@@ -157,7 +165,17 @@ def sft_phase(run: BilevelRun, role: str, rows: list[dict[str, Any]]) -> dict[st
     run.policies.activate(role)  # the Trainer's adapter loading may leave another adapter active
     set_learning_rate(optimizer, grpo_lr)  # the saved round carries GRPO's rate, not the cold start's
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
-    return {f"sft/{role}/loss_first": losses[0] if losses else 0.0, f"sft/{role}/loss_last": losses[-1] if losses else 0.0,
+    shared = {}
+    if hasattr(trainer, "shared_prefix_batches"):
+        log.info("SFT %s: %d micro-batches ran their shared prefix once (%d prompt tokens not rerun), %d the full way",
+                 role, trainer.shared_prefix_batches, trainer.prefix_tokens_saved, trainer.full_batches)
+        shared = {f"sft/{role}/shared_prefix_batches": trainer.shared_prefix_batches,
+                  f"sft/{role}/full_batches": trainer.full_batches,
+                  f"sft/{role}/prefix_tokens_saved": trainer.prefix_tokens_saved}
+    tokens = [h["num_tokens"] for h in trainer.state.log_history if "num_tokens" in h]
+    if tokens:
+        shared[f"sft/{role}/num_tokens"] = tokens[-1]  # the tokens the phase trained on (TRL's running total)
+    return {**shared, f"sft/{role}/loss_first": losses[0] if losses else 0.0, f"sft/{role}/loss_last": losses[-1] if losses else 0.0,
             f"sft/{role}/rows": len(rows), f"sft/{role}/steps": int(trainer.state.global_step),
             f"sft/{role}/resumed_from_step": _step(resume) if resume else 0}
 

@@ -1,0 +1,166 @@
+"""Deterministic program fixes (l2l/pipeline/program_fixes.py), through the real sandbox and
+the one execution path (`run_programs`): programs written the way the prompts ask
+(l2l/prompts/examples.json, the ProntoQA example), with the slips the models really make."""
+
+from __future__ import annotations
+
+import pytest
+
+from l2l.config import SolveConfig
+from l2l.pipeline.execute import ExecLimits, certified, run_programs
+from l2l.pipeline.program_fixes import fix_program
+from l2l.types import Program
+from solvers.result import ExecutionResult
+
+ON = ExecLimits(timeout_s=30, fix_programs=True)
+OFF = ExecLimits(timeout_s=30, fix_programs=False)
+
+# The worked example's program (examples.json), with the slip under test put in.
+HEAD = '''p = Puzzle()
+people = ["sam"]
+lorpus = p.Pred("lorpus", people)
+gimpus = p.Pred("gimpus", people)
+tumpus = p.Pred("tumpus", people)
+'''
+
+
+def run(code: str, limits: ExecLimits = ON) -> ExecutionResult:
+    return run_programs([Program("z3", code)], limits)[0]
+
+
+def test_undeclared_predicate_is_declared_like_its_siblings():
+    code = HEAD + '''for x in people:
+    p.add(Implies(lorpus(x), gimpus(x)))  # Every lorpus is a gimpus.
+    p.add(Implies(gimpus(x), Not(bright(x))))  # Gimpuses are not bright.
+    p.add(Implies(Not(bright(x)), cold(x)))  # Everything that is not bright is cold.
+p.add(lorpus("sam"))  # Sam is a lorpus.
+answer(p.truth(cold("sam")))  # Sam is cold.
+'''
+    before = run(code, OFF)
+    assert before.status == "runtime_error" and "NameError: name 'bright'" in before.error
+    r = run(code)
+    assert r.status == "ok", r.error
+    assert r.answer == "True"
+    assert r.fixes == ["declare_predicate:bright", "declare_predicate:cold"]
+    assert 'bright = p.Pred("bright", people)' in r.fixed_code
+    assert "# Gimpuses are not bright." in r.fixed_code  # the model's text and comments are kept
+    # the answer is the solver's, but the model's own text does not run: not training material
+    assert not certified(r) and certified(run(r.fixed_code))
+
+
+def test_plural_of_a_declared_predicate_is_an_alias_not_a_new_predicate():
+    # A fresh `gimpuses` predicate would cut the chain and truth() would say Unknown.
+    code = HEAD + '''for x in people:
+    p.add(Implies(lorpus(x), gimpus(x)))  # Every lorpus is a gimpus.
+    p.add(Implies(gimpuses(x), tumpus(x)))  # Gimpuses are tumpuses.
+p.add(lorpus("sam"))  # Sam is a lorpus.
+answer(p.truth(tumpus("sam")))  # Sam is a tumpus.
+'''
+    assert run(code, OFF).status == "runtime_error"
+    r = run(code)
+    assert (r.status, r.answer) == ("ok", "True"), r.error
+    assert r.fixes == ["predicate_alias:gimpuses=gimpus"]
+
+
+def test_not_prefixed_predicate_becomes_not():
+    code = HEAD + '''for x in people:
+    p.add(Implies(lorpus(x), gimpus(x)))  # Every lorpus is a gimpus.
+    p.add(Implies(gimpus(x), tumpus(x)))  # Each gimpus is a tumpus.
+p.add(lorpus("sam"))  # Sam is a lorpus.
+answer(p.truth(not_tumpus("sam")))  # Sam is not a tumpus.
+'''
+    r = run(code)
+    assert (r.status, r.answer) == ("ok", "False"), r.error
+    assert r.fixes == ["not_prefix:not_tumpus"]
+    assert 'answer(p.truth(Not(tumpus("sam"))))  # Sam is not a tumpus.' in r.fixed_code
+
+
+def test_a_real_prontoqa_failure_of_the_1_5b_model_now_answers():
+    # ProntoQA_110 (runs/eval/qwen2.5-coder-1.5b/logiclm_prontoqa/program), after its repair
+    # round, as the model wrote it; gold: B) False.
+    code = '''p = Puzzle()
+people = ["sally"]
+tumpuses = p.Pred("tumpuses", people)
+zumpuses = p.Pred("zumpuses", people)
+jompuses = p.Pred("jompuses", people)
+rompus = p.Pred("rompus", people)
+yumpus = p.Pred("yumpus", people)
+wumpus = p.Pred("wumpus", people)
+for x in people:
+    p.add(Implies(tumpuses(x), temperate(x)))  # Tumpuses are temperate.
+    p.add(Implies(zumpuses(x), large(x)))  # Zumpuses are large.
+    p.add(Implies(zumpuses(x), jompuses(x)))  # Zumpuses are jompuses.
+    p.add(Implies(jompuses(x), Not(blue(x))))  # Jompuses are not blue.
+    p.add(Implies(jompuses(x), rompus(x)))  # Every jompus is a rompus.
+    p.add(Implies(rompus(x), earthy(x)))  # Each rompus is earthy.
+    p.add(Implies(vumpuses(x), Not(opaque(x))))  # Vumpuses are not opaque.
+    p.add(Implies(rompus(x), yumpus(x)))  # Yumpuses are rompus.
+    p.add(Implies(yumpuses(x), happy(x)))  # Yumpuses are happy.
+    p.add(Implies(yumpuses(x), wumpus(x)))  # Each wumpus is a yumpus.
+    p.add(Implies(wumpuses(x), opaque(x)))  # Each wumpus is a numpus.
+p.add(zumpuses("sally"))  # Sally is a zumpus.
+answer(p.truth(not(opaque("sally"))))  # Sally is not opaque.
+'''
+    assert "NameError: name 'temperate'" in run(code, OFF).error
+    r = run(code)
+    assert (r.status, r.answer) == ("ok", "False"), r.error
+    assert "predicate_alias:wumpuses=wumpus" in r.fixes
+
+
+def test_programs_that_run_are_unchanged():
+    import json
+    from pathlib import Path
+
+    examples = json.loads((Path(__file__).resolve().parents[1] / "l2l/prompts/examples.json").read_text())
+    programs = [Program(ex["backend"], ex["program"]) for ex in examples]
+    on, off = run_programs(programs, ON), run_programs(programs, OFF)
+    for a, b in zip(on, off):
+        assert a.ok and b.ok
+        assert (a.answer, a.fixes, a.fixed_code) == (b.answer, [], None)
+        assert certified(a)
+
+
+def test_an_unfixable_name_error_fails_with_its_own_error():
+    # `cond_a` is not called like a predicate: nothing says what it should be.
+    code = HEAD + 'p.add(lorpus("sam"))\nanswer(p.choose({"A": cond_a, "B": gimpus("sam")}))\n'
+    r, plain = run(code), run(code, OFF)
+    assert r.status == "runtime_error" and r.error == plain.error == "line 7: NameError: name 'cond_a' is not defined"
+    assert r.fixes == [] and r.fixed_code is None
+
+
+def test_a_fixed_program_that_still_fails_keeps_the_original_error():
+    # The declaration is added, but the premises contradict each other: the author is told
+    # about the line they wrote, not about a text they never saw.
+    code = HEAD + 'p.add(lorpus("sam"), Not(lorpus("sam")), bright("sam"))\nanswer(p.truth(bright("sam")))\n'
+    assert fix_program(code, "z3", run(code, OFF)) is not None
+    r = run(code)
+    assert r.status == "runtime_error" and r.error == "line 6: NameError: name 'bright' is not defined"
+    assert r.fixes == []
+
+
+def test_prelude_helpers_and_other_backends_are_never_redeclared():
+    failed = ExecutionResult("runtime_error", error="line 4: NameError: name 'red' is not defined")
+    code = HEAD + 'p.add(Not(red("sam")), hour("8am") == 8)\n'
+    fix = fix_program(code, "z3", failed)
+    assert fix is not None and fix.fixes == ("declare_predicate:red",)  # not Not, not hour
+    assert fix_program(code, "sympy", failed) is None
+    assert fix_program(code, "z3", ExecutionResult("ok", answer="1")) is None
+    # siblings over different domains: no rule says which one a new predicate gets
+    two = 'p = Puzzle()\na = p.Pred("a", ["x"])\nb = p.Pred("b", ["y"])\np.add(c("x"))\n'
+    assert fix_program(two, "z3", ExecutionResult("runtime_error", error="NameError: name 'c' is not defined")) is None
+
+
+def test_the_setting_comes_from_the_configs_and_the_result_keeps_it():
+    assert ExecLimits.from_config(SolveConfig()).fix_programs is False  # off by default (see SolveConfig)
+    assert ExecLimits.from_config(SolveConfig(fix_programs=True)).fix_programs is True
+    assert ExecLimits.from_config({"fix_programs": False}, {"timeout_s": 5}).fix_programs is False
+    r = ExecutionResult("ok", answer="True", fixes=["declare_predicate:bright"], fixed_code="x")
+    assert ExecutionResult.from_dict(r.to_dict()) == r
+    assert ExecutionResult.from_dict({"status": "ok"}).fixes == []  # records written before the field
+
+
+@pytest.mark.parametrize("limits", [ON, OFF])
+def test_none_programs_stay_aligned(limits):
+    out = run_programs([None, Program("z3", HEAD + "answer(p.truth(bright('sam')))\n"), None], limits)
+    assert out[0] is None and out[2] is None
+    assert out[1].ok is (limits is ON)
