@@ -164,3 +164,39 @@ def test_none_programs_stay_aligned(limits):
     out = run_programs([None, Program("z3", HEAD + "answer(p.truth(bright('sam')))\n"), None], limits)
     assert out[0] is None and out[2] is None
     assert out[1].ok is (limits is ON)
+
+
+def test_training_reward_with_fixes_on_pays_a_fixed_program_no_more_than_an_honest_failure():
+    """Through the composed training config (`+experiment=bilevel pipeline.fix_programs=true`), the
+    real reward and the real sandbox: a completion written as the generator prompt asks, whose program
+    runs to the gold answer only after a fix, earns no more than a program that fails; the same program
+    with the declaration written out earns the full reward."""
+    import json
+    from pathlib import Path
+
+    from hydra import compose, initialize_config_dir
+
+    from l2l.train.rewards import generator_reward
+
+    conf = str(Path(__file__).resolve().parents[1] / "conf")
+    with initialize_config_dir(config_dir=conf, version_base="1.3"):
+        cfg = compose("train", overrides=["+experiment=bilevel", "pipeline.fix_programs=true"])
+    reward = generator_reward(cfg)
+    assert reward.limits.fix_programs
+    body = HEAD + '''for x in people:
+    p.add(Implies(lorpus(x), gimpus(x)))  # Every lorpus is a gimpus.
+    p.add(Implies(gimpus(x), bright(x)))  # Gimpuses are bright.
+p.add(lorpus("sam"))  # Sam is a lorpus.
+answer(p.truth(bright("sam")))  # Sam is bright.
+'''
+    declared = body.replace('tumpus = p.Pred("tumpus", people)\n',
+                            'tumpus = p.Pred("tumpus", people)\nbright = p.Pred("bright", people)\n')
+    ran = run_programs([Program("z3", body), Program("z3", declared)], reward.limits)
+    assert ran[0].fixes == ["declare_predicate:bright"] and ran[0].answer == ran[1].answer == "True"
+    opts = json.dumps(["A) True", "B) False", "C) Unknown"])
+    as_asked = lambda code: f"```python\n{code}```"  # noqa: E731 -- one fenced block, as the prompt asks
+    fixed_score, declared_score = reward(["p", "p"], [as_asked(body), as_asked(declared)], answer=["A", "A"],
+                                         options=[opts, opts], backend=["z3", "z3"])
+    g = cfg.rewards.generator
+    assert fixed_score <= g.well_formed + 1e-9
+    assert declared_score == pytest.approx(g.correct + g.executes + g.well_formed)

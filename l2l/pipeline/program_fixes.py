@@ -35,12 +35,13 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["ProgramFix", "fix_program", "FIX_KINDS"]
+__all__ = ["ProgramFix", "fix_program", "FIX_KINDS", "UNDEFINED_NAME"]
 
 # Every fix this module can apply (the part before ":" in `ProgramFix.fixes`).
 FIX_KINDS = ("declare_predicate", "predicate_alias", "not_prefix")
 
-_NAME_ERROR = re.compile(r"NameError: name '(\w+)' is not defined")
+# The sandbox's report of an undeclared name (also read by the solver's repair hints, `solve._hint`).
+UNDEFINED_NAME = re.compile(r"NameError: name '(\w+)' is not defined")
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,7 @@ def fix_program(code: str, backend: str, result: Any) -> ProgramFix | None:
     predicates with `p.Pred` (the only prelude with predicates)."""
     if result is None or getattr(result, "ok", False) or backend != "z3":
         return None
-    m = _NAME_ERROR.search(f"{getattr(result, 'error', None) or ''}\n{getattr(result, 'stderr', None) or ''}")
+    m = UNDEFINED_NAME.search(f"{getattr(result, 'error', None) or ''}\n{getattr(result, 'stderr', None) or ''}")
     if m is None:
         return None
     try:
@@ -83,11 +84,12 @@ def _fix_undeclared_predicates(code: str, missing: str, prelude: frozenset[str])
     if len(domains) != 1:
         return None  # siblings disagree on the domain: nothing says which one a new predicate gets
     (puzzle, domain), = domains
-    bound = _bound_names(tree) | prelude | set(dir(builtins))
+    own = _bound_names(tree)
+    bound = own | prelude | set(dir(builtins))
     calls = _predicate_like_calls(tree, bound)
     if missing not in calls:
         return None
-    if "Not" in _bound_names(tree) and any(n.startswith("not_") for n in calls):
+    if "Not" in own and any(n.startswith("not_") for n in calls):
         return None  # the program shadows z3's Not: `not_X(a)` cannot be rewritten safely
 
     fixes: list[str] = []

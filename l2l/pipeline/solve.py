@@ -20,6 +20,7 @@ from l2l.config import DEFAULT_PARALLEL_SEQUENCES, SolveConfig
 from l2l.errors import InputError
 from l2l.pipeline.formulator import formulate, formulate_many
 from l2l.pipeline.generator import ProgramAttempt, repair_program, write_program, write_programs
+from l2l.pipeline.program_fixes import UNDEFINED_NAME
 from l2l.pipeline.vote import vote
 from l2l.types import Candidate, Completion, SolveResult, add_usage, usage_of
 
@@ -369,7 +370,7 @@ def repair_feedback(execution, code: str | None = None, formulation=None) -> str
         unused = unused_variables_message(code, formulation)
         if unused:
             parts.append(unused)
-        elif _UNDEFINED.search(execution.stderr or ""):
+        elif UNDEFINED_NAME.search(execution.stderr or ""):
             # Measured: the undeclared names were the model's own variables, while the program
             # declared the worked example's objects; list what it should declare.
             parts.append(f"The formal model's variables are: {', '.join(variable_names(formulation))}. "
@@ -377,13 +378,12 @@ def repair_feedback(execution, code: str | None = None, formulation=None) -> str
     return "\n".join(parts)
 
 
-_UNDEFINED = re.compile(r"NameError: name '(\w+)' is not defined")
 
 
 def _hint(error_text: str) -> str | None:
     """A concrete fix for errors small models make often (measured: undeclared names were the
     commonest failure of the 1.5B model on LogicalDeduction), phrased as an instruction."""
-    m = _UNDEFINED.search(error_text)
+    m = UNDEFINED_NAME.search(error_text)
     if m:
         name = m.group(1)
         return (f"Hint: `{name}` is used but never declared. Declare every name before using it "

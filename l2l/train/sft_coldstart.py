@@ -165,17 +165,17 @@ def sft_phase(run: BilevelRun, role: str, rows: list[dict[str, Any]]) -> dict[st
     run.policies.activate(role)  # the Trainer's adapter loading may leave another adapter active
     set_learning_rate(optimizer, grpo_lr)  # the saved round carries GRPO's rate, not the cold start's
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
-    shared = {}
+    extra = {}
     if hasattr(trainer, "shared_prefix_batches"):
         log.info("SFT %s: %d micro-batches ran their shared prefix once (%d prompt tokens not rerun), %d the full way",
                  role, trainer.shared_prefix_batches, trainer.prefix_tokens_saved, trainer.full_batches)
-        shared = {f"sft/{role}/shared_prefix_batches": trainer.shared_prefix_batches,
+        extra = {f"sft/{role}/shared_prefix_batches": trainer.shared_prefix_batches,
                   f"sft/{role}/full_batches": trainer.full_batches,
                   f"sft/{role}/prefix_tokens_saved": trainer.prefix_tokens_saved}
     tokens = [h["num_tokens"] for h in trainer.state.log_history if "num_tokens" in h]
     if tokens:
-        shared[f"sft/{role}/num_tokens"] = tokens[-1]  # the tokens the phase trained on (TRL's running total)
-    return {**shared, f"sft/{role}/loss_first": losses[0] if losses else 0.0, f"sft/{role}/loss_last": losses[-1] if losses else 0.0,
+        extra[f"sft/{role}/num_tokens"] = tokens[-1]  # the tokens the phase trained on (TRL's running total)
+    return {**extra, f"sft/{role}/loss_first": losses[0] if losses else 0.0, f"sft/{role}/loss_last": losses[-1] if losses else 0.0,
             f"sft/{role}/rows": len(rows), f"sft/{role}/steps": int(trainer.state.global_step),
             f"sft/{role}/resumed_from_step": _step(resume) if resume else 0}
 

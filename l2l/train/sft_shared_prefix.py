@@ -117,28 +117,18 @@ class _PrefixOnce:
 
         if not fused_lm_head:  # a path that wants full logits: run it the ordinary way
             return self.model(input_ids=input_ids, attention_mask=attention_mask, labels=labels, use_cache=use_cache, **kw)
+        from l2l.train.shared_prompt import run_on_shared_prefix
+
         s, rows = self.split, input_ids.size(0)
-        # logits_to_keep=1: only the prefix's KV cache is needed, not its logits
-        prefix = self.model(input_ids=input_ids[:1, :s], attention_mask=attention_mask[:1, :s], use_cache=True, logits_to_keep=1)
-        cache = getattr(prefix, "cache", None)
-        if cache is None:
-            cache = getattr(prefix, "past_key_values", None)
-        if cache is None:  # the model declined to cache (gradient checkpointing): no sharing possible
+        out = run_on_shared_prefix(self.model, input_ids, attention_mask, labels, s, **kw)
+        if out is None:  # the model declined to cache (gradient checkpointing): no sharing possible
             raise _NoCache
-        cache.batch_repeat_interleave(rows)
-        # the attention mask spans the whole row (cache + new tokens), as the model expects
-        out = self.model(input_ids=input_ids[:, s:], attention_mask=attention_mask, cache=cache,
-                         labels=labels[:, s:], fused_lm_head=True, **kw)
         # Lay the per-token outputs out as the full forward does (position t predicts token t + 1): the
         # prefix positions predict prompt tokens, unlabelled, so they are zeros / False there.
-        def full(x):
-            if x is None:
-                return None
-            return torch.cat([x.new_zeros((rows, s)), x], dim=1)
-
         for name in ("log_probs", "entropy", "log_sum_sq_probs", "mean_logits", "is_top1", "label_mask"):
-            if getattr(out, name, None) is not None:
-                setattr(out, name, full(getattr(out, name)))
+            x = getattr(out, name, None)
+            if x is not None:
+                setattr(out, name, torch.cat([x.new_zeros((rows, s)), x], dim=1))
         return out
 
 

@@ -61,21 +61,36 @@ class SharedPromptMixin:
         the prompt's last token once, then every row's last prompt token and completion on the
         cache (the last prompt token's output predicts the first completion token)."""
         split = ids.size(1) - logits_to_keep - 1
+        labels = ids.masked_fill(mask == 0, -100)
+        labels[:, :-logits_to_keep] = -100
         with self.accelerator.autocast():  # type: ignore[attr-defined]
-            # logits_to_keep=1: the prompt's logits are not needed, only its KV cache
-            prefix = model(input_ids=ids[:1, :split], attention_mask=mask[:1, :split], use_cache=True, logits_to_keep=1)
-            cache = prefix.cache
-            if cache is None:  # the model declined to cache (gradient checkpointing turns the cache off)
-                return None
-            cache.batch_repeat_interleave(ids.size(0))
-            labels = ids.masked_fill(mask == 0, -100)
-            labels[:, :-logits_to_keep] = -100
-            # The attention mask spans the whole row (cache + new tokens), as the model expects
-            outputs = model(input_ids=ids[:, split:], attention_mask=mask, cache=cache,
-                            labels=labels[:, split:], fused_lm_head=True)
+            outputs = run_on_shared_prefix(model, ids, mask, labels, split)
+        if outputs is None:
+            return None
         logps = outputs.log_probs[:, -logits_to_keep:]
         entropy = outputs.entropy[:, -logits_to_keep:] if compute_entropy else None
         return logps, entropy
+
+
+def run_on_shared_prefix(model, ids, mask, labels, split: int, **kw: Any):
+    """The fused-LM-head forward of rows that share their first `split` tokens: that prefix once
+    (batch 1, `logits_to_keep=1`: only its KV cache is needed), the cache repeated along the batch,
+    then every row's rest on it, scored against `labels[:, split:]` (full-width `labels`; the rest's
+    first label must be -100, its predictor being in the prefix). Exact: gradients flow back through
+    the repeated cache into the one prefix pass. Returns the model's `FusedCausalLMOutput` over the
+    rest (position t of the rest predicts token t + 1 of it), or None when the model kept no cache
+    (activation checkpointing turns it off). Used by GRPO scoring here and by SFT
+    (`l2l/train/sft_shared_prefix.py`)."""
+    prefix = model(input_ids=ids[:1, :split], attention_mask=mask[:1, :split], use_cache=True, logits_to_keep=1)
+    cache = getattr(prefix, "cache", None)
+    if cache is None:
+        cache = getattr(prefix, "past_key_values", None)
+    if cache is None:
+        return None
+    cache.batch_repeat_interleave(ids.size(0))
+    # The attention mask spans the whole row (cache + new tokens), as the model expects
+    return model(input_ids=ids[:, split:], attention_mask=mask, cache=cache, labels=labels[:, split:],
+                 fused_lm_head=True, **kw)
 
 
 def _shares_prompt(ids, mask, logits_to_keep: int) -> bool:
