@@ -26,13 +26,25 @@ def policy():
     return model.train()
 
 
-def _trainer():
+@pytest.fixture(autouse=True)
+def fresh_accelerate_state(monkeypatch):
+    """accelerate keeps one process-wide state: a trainer built earlier in the run (bf16 autocast on a
+    CPU with bf16 in hardware) would otherwise leave its mixed precision to these tests' Accelerator."""
+    from accelerate.state import AcceleratorState
+
+    monkeypatch.delenv("ACCELERATE_MIXED_PRECISION", raising=False)
+    AcceleratorState._reset_state(reset_partial_state=True)
+    yield
+    AcceleratorState._reset_state(reset_partial_state=True)
+
+
+def _trainer(mixed_precision: str = "no"):
     from accelerate import Accelerator
 
     from l2l.train.shared_prompt import shared_prompt_trainer
 
     t = object.__new__(shared_prompt_trainer())
-    t.accelerator = Accelerator(cpu=True)
+    t.accelerator = Accelerator(cpu=True, mixed_precision=mixed_precision)
     return t
 
 
@@ -52,10 +64,10 @@ def _grads(model) -> dict:
     return {n: p.grad.detach().clone() for n, p in model.named_parameters() if p.requires_grad and p.grad is not None}
 
 
-def test_log_probs_entropies_and_gradients_equal_trls(policy):
+def _trl_and_shared(policy, trainer):
+    """Log-probs, entropies and LoRA gradients of a GRPO-like loss, by TRL's method and by ours."""
     from trl import GRPOTrainer
 
-    trainer = _trainer()
     ids, mask, keep = _group()
     out = {}
     for name, fn in (("trl", lambda *a, **k: GRPOTrainer._get_per_token_logps_and_entropies(trainer, *a, **k)),
@@ -67,6 +79,12 @@ def test_log_probs_entropies_and_gradients_equal_trls(policy):
         loss = -((logps * c_mask).sum(1) * torch.tensor([1.0, -0.5, 0.25, 2.0])).sum() + 0.1 * (ent * c_mask).sum()
         loss.backward()
         out[name] = (logps.detach(), ent.detach(), _grads(policy))
+    return ids, mask, keep, out
+
+
+def test_log_probs_entropies_and_gradients_equal_trls(policy):
+    trainer = _trainer()
+    ids, mask, keep, out = _trl_and_shared(policy, trainer)
     assert trainer.shared_prompt_chunks == 1 and trainer.full_chunks == 0  # the shared path did run
     (lp_t, ent_t, g_t), (lp_s, ent_s, g_s) = out["trl"], out["shared"]
     assert lp_s.shape == lp_t.shape == (4, keep)
@@ -91,3 +109,24 @@ def test_rows_with_different_prompts_take_trls_path(policy):
         assert (trainer.shared_prompt_chunks, trainer.full_chunks) == (2, 1)
     c_mask = mask[:, -keep:].bool()
     assert torch.allclose(mixed[c_mask], by_group[c_mask], atol=1e-5, rtol=1e-4)
+
+
+def test_under_bf16_autocast_the_shared_path_stays_within_bf16_rounding(policy):
+    """With bf16 autocast (what training uses where the CPU has bf16 in hardware) the two paths round
+    differently, so they agree to bf16's precision, not fp32's; a wrong split or mask is far outside it."""
+    trainer = _trainer("bf16")
+    ids, mask, keep, out = _trl_and_shared(policy, trainer)
+    assert trainer.shared_prompt_chunks == 1
+    (lp_t, ent_t, _), (lp_s, ent_s, _) = out["trl"], out["shared"]
+    c_mask = mask[:, -keep:].bool()
+    gap = (lp_s[c_mask] - lp_t[c_mask]).abs().max().item()
+    assert gap < 0.05, gap  # bf16 keeps ~3 significant digits of log-probs near -5.7
+    assert (ent_s[c_mask] - ent_t[c_mask]).abs().max().item() < 0.05
+    # and the rounding is real: the fp32 reference differs from the bf16 result
+    from accelerate.state import AcceleratorState
+
+    AcceleratorState._reset_state(reset_partial_state=True)
+    fp32 = _trainer()
+    with torch.no_grad():
+        exact, _, _ = fp32._get_per_token_logps_and_entropies(policy, ids, mask, keep, batch_size=4)
+    assert not torch.equal(exact[c_mask], lp_s[c_mask])
