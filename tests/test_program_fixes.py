@@ -200,3 +200,5 @@ answer(p.truth(bright("sam")))  # Sam is bright.
     g = cfg.rewards.generator
     assert fixed_score <= g.well_formed + 1e-9
     assert declared_score == pytest.approx(g.correct + g.executes + g.well_formed)
+    # the execution rate training logs counts the model's own runs: the fixed one is counted apart
+    assert (reward.stats["ran"], reward.stats["fixed"], reward.stats["certified"]) == (1, 1, 1)

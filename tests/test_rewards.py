@@ -191,7 +191,7 @@ def test_generator_reward_stats_and_conversational_completions(gen_reward):
     comps = [[{"role": "assistant", "content": prog(BIRDS_CHOOSE)}], [{"role": "assistant", "content": prog("print('ANSWER: A')")}],
              [{"role": "assistant", "content": "no code"}]]
     gen_reward([None] * 3, comps, answer=["A"] * 3, options=[json.dumps(OPTS)] * 3, backend=["z3"] * 3)
-    assert gen_reward.stats == {"programs": 3, "extracted": 2, "ran": 2, "certified": 1, "correct": 1}
+    assert gen_reward.stats == {"programs": 3, "extracted": 2, "ran": 2, "fixed": 0, "certified": 1, "correct": 1}
 
 
 def test_rewards_pickle():

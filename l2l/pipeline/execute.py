@@ -135,6 +135,13 @@ def run_program(program: Program, limits: ExecLimits) -> Any:
     return run_programs([program], limits)[0]
 
 
+def ran_as_written(result: Any) -> bool:
+    """True when the program ran to completion as the model wrote it: a run that needed a
+    deterministic fix (`result.fixes`, l2l/pipeline/program_fixes.py) is the fix's success, not
+    the model's, so training's execution rates do not count it (they count it under `fixed`)."""
+    return result is not None and bool(getattr(result, "ok", False)) and not getattr(result, "fixes", None)
+
+
 def certified(result: Any) -> bool:
     """True when the program's final answer came out of the prelude's solver helpers: it ran
     to an answer, at least one solver call decided its model (unique solution, one option,

@@ -65,6 +65,14 @@ def _is_main() -> bool:
     return PartialState().is_main_process
 
 
+def _program_rates(role: str, stats: dict[str, int]) -> dict[str, float]:
+    """A reward's program counts as shares of the programs it ran: ran as written, ran only after a
+    program fix, certified, correct."""
+    n = stats["programs"]
+    names = {"exec_rate": "ran", "fixed_rate": "fixed", "certified_rate": "certified", "accuracy": "correct"}
+    return {f"{role}/{name}": (stats[key] / n if n else 0.0) for name, key in names.items()}
+
+
 def _sum_over_processes(counts: dict[str, int]) -> dict[str, int]:
     """Sum per-process counters: each process scores only its own share of the completions."""
     from accelerate.utils import gather_object
@@ -334,7 +342,7 @@ class BilevelRun:
         repair rounds), so a training curve and an eval table mean the same thing."""
         from l2l.config import SolveConfig
         from l2l.data.answers import is_correct
-        from l2l.pipeline.execute import ExecLimits
+        from l2l.pipeline.execute import ExecLimits, ran_as_written
         from l2l.pipeline.solve import Solver
 
         fs, gs = phase_settings(self.cfg, "formulator"), phase_settings(self.cfg, "generator")
@@ -360,7 +368,7 @@ class BilevelRun:
             options = _options(row)
             result = solver.solve(row["question"], options)
             formed += any(c.formulation is not None for c in result.candidates)
-            ran += any(c.execution is not None and c.execution.status == "ok" for c in result.candidates)
+            ran += any(ran_as_written(c.execution) for c in result.candidates)
             correct += bool(is_correct(result.answer, row["answer"], options))
         return {
             "val/accuracy": correct / n if n else 0.0,
@@ -402,9 +410,7 @@ class BilevelRun:
                     rec.update(self.grpo_phase("generator", gen_rows, [reward], r))
                 st = _sum_over_processes(reward.stats)
                 rec["generator/programs"] = st["programs"]
-                rec["generator/exec_rate"] = st["ran"] / st["programs"] if st["programs"] else 0.0
-                rec["generator/certified_rate"] = st["certified"] / st["programs"] if st["programs"] else 0.0
-                rec["generator/accuracy"] = st["correct"] / st["programs"] if st["programs"] else 0.0
+                rec.update(_program_rates("generator", st))
             elif phase == "formulator":
                 from l2l.prompts import formulator_messages
 
@@ -415,9 +421,7 @@ class BilevelRun:
                 st = _sum_over_processes(reward.stats)
                 rec["formulator/formulations"] = st["formulations"]
                 rec["formulator/valid_rate"] = st["valid"] / st["formulations"] if st["formulations"] else 0.0
-                rec["formulator/exec_rate"] = st["ran"] / st["programs"] if st["programs"] else 0.0
-                rec["formulator/certified_rate"] = st["certified"] / st["programs"] if st["programs"] else 0.0
-                rec["formulator/accuracy"] = st["correct"] / st["programs"] if st["programs"] else 0.0
+                rec.update(_program_rates("formulator", st))
             elif phase == "proposer":
                 from l2l.train.selfplay import proposer_phase
 

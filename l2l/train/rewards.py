@@ -126,13 +126,13 @@ class GeneratorReward:
     __name__: str = field(default="generator_reward", repr=False)
     # Running counts since the last `reset_stats()`, read by the loop for logging.
     stats: dict[str, int] = field(
-        default_factory=lambda: {"programs": 0, "extracted": 0, "ran": 0, "certified": 0, "correct": 0}, repr=False)
+        default_factory=lambda: {"programs": 0, "extracted": 0, "ran": 0, "fixed": 0, "certified": 0, "correct": 0}, repr=False)
 
     def reset_stats(self) -> None:
         self.stats = {k: 0 for k in self.stats}
 
     def __call__(self, prompts: list[Any], completions: list[Any], **kwargs: Any) -> list[float | None]:
-        from l2l.pipeline.execute import certified, run_programs
+        from l2l.pipeline.execute import certified, ran_as_written, run_programs
 
         n = len(completions)
         programs = _programs([completion_text(c) for c in completions], _column(kwargs, "backend", n, "z3"))
@@ -146,8 +146,10 @@ class GeneratorReward:
             if prog is not None:
                 s += self.well_formed
                 self.stats["extracted"] += 1
-            if res is not None and res.ok:
+            if ran_as_written(res):
                 self.stats["ran"] += 1
+            elif res is not None and res.ok:  # ran only after a program fix (pipeline.fix_programs)
+                self.stats["fixed"] += 1
             if certified(res):
                 s += self.executes
                 self.stats["certified"] += 1
@@ -182,7 +184,8 @@ class FormulatorReward:
     __name__: str = field(default="formulator_reward", repr=False)
     # Running counts since the last `reset_stats()`, read by the loop for logging.
     stats: dict[str, int] = field(
-        default_factory=lambda: {"formulations": 0, "valid": 0, "programs": 0, "ran": 0, "certified": 0, "correct": 0},
+        default_factory=lambda: {"formulations": 0, "valid": 0, "programs": 0, "ran": 0, "fixed": 0, "certified": 0,
+                         "correct": 0},
         repr=False,
     )
 
@@ -192,7 +195,7 @@ class FormulatorReward:
     def __call__(self, prompts: list[Any], completions: list[Any], **kwargs: Any) -> list[float | None]:
         from l2l.backends.base import GenerationParams
         from l2l.parsing import parse_formulation
-        from l2l.pipeline.execute import certified, run_programs
+        from l2l.pipeline.execute import certified, ran_as_written, run_programs
         from l2l.prompts import generator_messages
 
         if self.generator is None:
@@ -235,7 +238,8 @@ class FormulatorReward:
             solved = [certified(r) for r in results]
             self.stats["valid"] += 1
             self.stats["programs"] += len(results)
-            self.stats["ran"] += sum(1 for r in results if r is not None and r.ok)
+            self.stats["ran"] += sum(1 for r in results if ran_as_written(r))
+            self.stats["fixed"] += sum(1 for r in results if r is not None and r.ok and not ran_as_written(r))
             self.stats["certified"] += sum(solved)
             self.stats["correct"] += sum(hits)
             k = len(results) or 1
