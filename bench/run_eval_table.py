@@ -127,6 +127,11 @@ def main(argv: list[str] | None = None) -> int:
                 write_table(args)
                 print(f"error: {e}\n(finished items are published; rerun this script to resume)", file=sys.stderr)
                 return 1
+            except KeyboardInterrupt as e:  # Ctrl-C, SIGINT or SIGTERM: run_cell has published; no traceback
+                write_table(args)
+                print(f"stopped ({e or 'Ctrl-C'}): finished items are published; rerun this script to resume",
+                      file=sys.stderr)
+                return 130
             print(f"  {outcome.after} items finished ({outcome.after - outcome.before} new)", file=sys.stderr)
             write_table(args)  # after every cell, so the table is current while the next one runs
     print(write_table(args), end="")

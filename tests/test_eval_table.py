@@ -172,3 +172,28 @@ for sig in (signal.SIGINT, signal.SIGTERM):
                          preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     assert out.returncode == 0, out.stderr
     assert out.stdout.split("\n")[:2] == ["interrupted SIGINT", "interrupted SIGTERM"]
+
+
+def test_a_stopped_table_run_exits_130_with_a_message_and_the_table(tmp_path, capsys, monkeypatch):
+    """A stop (Ctrl-C, or SIGTERM turned into KeyboardInterrupt) while a cell runs: no traceback, exit
+    130 and the table regenerated from what was published."""
+    import signal
+
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# x\n{README_START}\n{README_END}\n")
+    script = _script()
+
+    def stopped(*a, **k):
+        raise KeyboardInterrupt("signal SIGTERM")
+
+    monkeypatch.setattr("l2l.eval.cells.run_cell", stopped)
+    before = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
+    try:
+        rc = script.main(["--results", str(tmp_path / "results"), "--readme", str(readme), "--datasets",
+                          "bbh_web_of_lies", "--methods", "cot", "--quiet"])
+    finally:
+        signal.signal(signal.SIGTERM, before[0])
+        signal.signal(signal.SIGINT, before[1])
+    assert rc == 130
+    assert "stopped (signal SIGTERM): finished items are published" in capsys.readouterr().err
+    assert "| bbh_web_of_lies | not run |" in (tmp_path / "results" / "TABLE.md").read_text()
