@@ -378,8 +378,6 @@ def repair_feedback(execution, code: str | None = None, formulation=None) -> str
     return "\n".join(parts)
 
 
-
-
 def _hint(error_text: str) -> str | None:
     """A concrete fix for errors small models make often (measured: undeclared names were the
     commonest failure of the 1.5B model on LogicalDeduction), phrased as an instruction."""

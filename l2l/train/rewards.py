@@ -100,6 +100,18 @@ def _correct(result: Any, gold: Any, options: list[str] | None) -> bool:
     return bool(is_correct(result.answer, str(gold), options))
 
 
+def _count_runs(stats: dict[str, int], results: list[Any]) -> None:
+    """Add the results to a reward's run counts: `ran` for programs that ran as the model wrote them,
+    `fixed` for those that ran only after a program fix (`pipeline.fix_programs`)."""
+    from l2l.pipeline.execute import ran_as_written
+
+    for r in results:
+        if ran_as_written(r):
+            stats["ran"] += 1
+        elif r is not None and r.ok:
+            stats["fixed"] += 1
+
+
 def _limits(limits: Any) -> Any:
     from l2l.pipeline.execute import ExecLimits
 
@@ -132,7 +144,7 @@ class GeneratorReward:
         self.stats = {k: 0 for k in self.stats}
 
     def __call__(self, prompts: list[Any], completions: list[Any], **kwargs: Any) -> list[float | None]:
-        from l2l.pipeline.execute import certified, ran_as_written, run_programs
+        from l2l.pipeline.execute import certified, run_programs
 
         n = len(completions)
         programs = _programs([completion_text(c) for c in completions], _column(kwargs, "backend", n, "z3"))
@@ -146,10 +158,7 @@ class GeneratorReward:
             if prog is not None:
                 s += self.well_formed
                 self.stats["extracted"] += 1
-            if ran_as_written(res):
-                self.stats["ran"] += 1
-            elif res is not None and res.ok:  # ran only after a program fix (pipeline.fix_programs)
-                self.stats["fixed"] += 1
+            _count_runs(self.stats, [res])
             if certified(res):
                 s += self.executes
                 self.stats["certified"] += 1
@@ -184,8 +193,8 @@ class FormulatorReward:
     __name__: str = field(default="formulator_reward", repr=False)
     # Running counts since the last `reset_stats()`, read by the loop for logging.
     stats: dict[str, int] = field(
-        default_factory=lambda: {"formulations": 0, "valid": 0, "programs": 0, "ran": 0, "fixed": 0, "certified": 0,
-                         "correct": 0},
+        default_factory=lambda: {"formulations": 0, "valid": 0, "programs": 0, "ran": 0, "fixed": 0,
+                                 "certified": 0, "correct": 0},
         repr=False,
     )
 
@@ -195,7 +204,7 @@ class FormulatorReward:
     def __call__(self, prompts: list[Any], completions: list[Any], **kwargs: Any) -> list[float | None]:
         from l2l.backends.base import GenerationParams
         from l2l.parsing import parse_formulation
-        from l2l.pipeline.execute import certified, ran_as_written, run_programs
+        from l2l.pipeline.execute import certified, run_programs
         from l2l.prompts import generator_messages
 
         if self.generator is None:
@@ -238,8 +247,7 @@ class FormulatorReward:
             solved = [certified(r) for r in results]
             self.stats["valid"] += 1
             self.stats["programs"] += len(results)
-            self.stats["ran"] += sum(1 for r in results if ran_as_written(r))
-            self.stats["fixed"] += sum(1 for r in results if r is not None and r.ok and not ran_as_written(r))
+            _count_runs(self.stats, results)
             self.stats["certified"] += sum(solved)
             self.stats["correct"] += sum(hits)
             k = len(results) or 1
