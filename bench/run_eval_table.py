@@ -64,7 +64,8 @@ def cells_for(args: argparse.Namespace) -> list:
         split = REGISTRY[name].report_split or REGISTRY[name].split
         for method in args.methods:
             cells.append(Cell(args.model, name, method, split=split, limit=args.limit, seed=args.seed,
-                              samples=args.samples if method == "l2l_vote" else None, sets=tuple(args.set)))
+                              samples=args.samples if method == "l2l_vote" else None, sets=tuple(args.set),
+                              batch_size=args.batch_size))
     return cells
 
 
@@ -95,6 +96,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--limit", type=int, default=100, help="items per dataset (the whole report split if smaller)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--samples", type=int, default=5, help="l2l_vote candidates")
+    p.add_argument("--batch-size", type=int, default=1,
+                   help="items of cot/direct/program cells decoded together as parallel sequences (l2l eval --batch-size)")
     p.add_argument("--runs", default=None, help="work folders (default runs/eval/<model>)")
     p.add_argument("--results", default=str(ROOT / "bench/results/eval"), help="published cells and TABLE.md")
     p.add_argument("--readme", default=str(ROOT / "README.md"), help="README to update between the markers ('' to skip)")

@@ -78,7 +78,8 @@ class SolveConfig:
     # to this many sampled formulations are drafted in one request and their programs written in one
     # batch (each keeps its one-at-a-time seed; an early vote stop then comes at most a wave late).
     # Aggregate decode on the real 0.5B, 2 cores: 1.03x at 2 sequences, 1.39x at 4, 1.66x at 8
-    # (bench/results/parallel_sequences.md); 4 covers `l2l_vote --samples 5`'s sampled formulations.
+    # and on the default 1.5B 1.33x at 2, 1.67x at 4 and only 1.35x at 8 (bench/results/parallel_sequences.md);
+    # 4 covers `l2l_vote --samples 5`'s sampled formulations.
     parallel_sequences: int = DEFAULT_PARALLEL_SEQUENCES
 
     def __post_init__(self) -> None:

@@ -197,3 +197,31 @@ def test_a_stopped_table_run_exits_130_with_a_message_and_the_table(tmp_path, ca
     assert rc == 130
     assert "stopped (signal SIGTERM): finished items are published" in capsys.readouterr().err
     assert "| bbh_web_of_lies | not run |" in (tmp_path / "results" / "TABLE.md").read_text()
+
+
+def test_batch_size_is_a_throughput_setting_a_cell_resumes_across(table, tmp_path, capsys):
+    """A cot cell started one item at a time resumes with --batch-size 2 (items decoded together):
+    the finished items are not re-run, the rest run in batches, and the answers are the ones an
+    unbatched run gives. Methods that do not batch get no --batch-size in their command."""
+    cot = table["cell"]("cot")
+    with pytest.raises(KeyboardInterrupt):
+        run_cell(cot, table["results"], table["runs"], backend=_dying_model(1), progress=False)
+    batched = Cell(cot.model, cot.dataset, "cot", batch_size=2)
+    assert batched.key == cot.key and "--batch-size 2" in " ".join(batched.command(table["runs"]))
+    model = scripted_model()
+    run_cell(batched, table["results"], table["runs"], backend=model, progress=False)
+    assert len(model.calls) == 3  # q2..q4 only
+    got = {r["id"]: (r["prediction"], r["correct"]) for r in read_published(table["results"] / cot.key)}
+
+    plain_results = tmp_path / "plain"
+    run_cell(cot, plain_results, tmp_path / "plain_runs", backend=scripted_model(), progress=False)
+    assert got == {r["id"]: (r["prediction"], r["correct"]) for r in read_published(plain_results / cot.key)}
+
+    assert "--batch-size" not in Cell(cot.model, cot.dataset, "l2l", batch_size=4).command(table["runs"])
+    script = _script()
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# x\n{README_START}\n{README_END}\n")
+    assert script.main(["--results", str(tmp_path / "results"), "--readme", str(readme), "--datasets", "bbh_web_of_lies",
+                        "--methods", "cot", "l2l", "--batch-size", "4", "--dry-run"]) == 0
+    cot_line, l2l_line = capsys.readouterr().out.splitlines()
+    assert "--batch-size 4" in cot_line and "--batch-size" not in l2l_line

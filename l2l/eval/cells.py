@@ -32,6 +32,8 @@ from pathlib import Path
 from typing import Any
 
 PREDICTIONS_GZ = "predictions.jsonl.gz"
+# Methods whose items `l2l eval --batch-size` decodes together (one model call per item; `chat_batch`).
+BATCHED_METHODS = ("direct", "cot", "program")
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,9 @@ class Cell:
     seed: int = 0
     samples: int | None = None  # l2l_vote only
     sets: tuple[str, ...] = ()  # --set KEY=VALUE overrides
+    # Items decoded together as parallel sequences (`l2l eval --batch-size`): a throughput setting for
+    # the methods that batch (BATCHED_METHODS), not part of the result; the others run one at a time.
+    batch_size: int = 1
 
     @property
     def key(self) -> Path:
@@ -64,6 +69,8 @@ class Cell:
         cmd += ["--seed", str(self.seed), "--out", str(out)]
         if self.samples is not None and self.method == "l2l_vote":
             cmd += ["--samples", str(self.samples)]
+        if self.batch_size > 1 and self.method in BATCHED_METHODS:
+            cmd += ["--batch-size", str(self.batch_size)]
         for item in self.sets:
             cmd += ["--set", item]
         return cmd
@@ -226,5 +233,5 @@ def run_cell(cell: Cell, results: str | Path, runs: str | Path, *, session_comma
     return CellOutcome(cell, before, summary.get("n", 0), summary or None)
 
 
-__all__ = ["Cell", "CellOutcome", "PREDICTIONS_GZ", "current_commit", "dataset_label", "model_label", "publish",
+__all__ = ["BATCHED_METHODS", "Cell", "CellOutcome", "PREDICTIONS_GZ", "current_commit", "dataset_label", "model_label", "publish",
            "read_published", "read_summary", "restore", "run_cell"]
