@@ -84,10 +84,31 @@ def write_table(args: argparse.Namespace) -> str:
     return full
 
 
+def print_plan(cells: list, results: str, runs: Path) -> None:
+    """Each cell's command with how far it is and the model time its missing items should take,
+    then the total: what is left of the table, for planning it over several sessions."""
+    from l2l.eval.cells import cell_progress
+
+    known, unknown = 0.0, 0
+    for p in cell_progress(cells, results):
+        note = []
+        if p.finished:
+            note.append("done" if p.left == 0 else f"{p.finished} finished")
+        if p.left and p.hours_left is not None:
+            rate = "its own items" if p.rate_from == "cell" else "this method's items on other datasets"
+            note.append(f"~{p.hours_left:.1f} h left at {p.seconds_per_item:.0f} s/item ({rate})")
+            known += p.hours_left
+        elif p.left:
+            unknown += 1
+        print(shlex.join(p.cell.command(runs)) + (f"  # {', '.join(note)}" if note else ""))
+    print(f"# model time left: ~{known:.1f} h for the cells with a rate"
+          + (f", plus {unknown} cell(s) of a method not run yet" if unknown else ""))
+
+
 def main(argv: list[str] | None = None) -> int:
     from l2l.config import DEFAULT_MODEL
     from l2l.errors import L2LError
-    from l2l.eval.cells import model_label, read_published, run_cell
+    from l2l.eval.cells import model_label, run_cell
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default=DEFAULT_MODEL)
@@ -115,9 +136,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     runs = Path(args.runs or f"runs/eval/{model_label(args.model)}")
     if args.dry_run:
-        for cell in cells:
-            have = len(read_published(Path(args.results) / cell.key))
-            print(shlex.join(cell.command(runs)) + (f"  # {have} finished" if have else ""))
+        print_plan(cells, args.results, runs)
         return 0
     if not args.table_only:
         _stop_like_ctrl_c()

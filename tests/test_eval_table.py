@@ -136,7 +136,7 @@ def test_script_table_only_and_dry_run(tmp_path, capsys):
     assert script.main([*common, "--dry-run", "--limit", "50"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("l2l eval --dataset bbh_web_of_lies --split 'test[20:]' --method cot")
-    assert "--limit 50" in lines[0] and len(lines) == 2
+    assert "--limit 50" in lines[0] and len(lines) == 3 and lines[2].startswith("# model time left")
 
 
 def test_summary_json_is_valid_json_with_the_session(table):
@@ -223,5 +223,38 @@ def test_batch_size_is_a_throughput_setting_a_cell_resumes_across(table, tmp_pat
     readme.write_text(f"# x\n{README_START}\n{README_END}\n")
     assert script.main(["--results", str(tmp_path / "results"), "--readme", str(readme), "--datasets", "bbh_web_of_lies",
                         "--methods", "cot", "l2l", "--batch-size", "4", "--dry-run"]) == 0
-    cot_line, l2l_line = capsys.readouterr().out.splitlines()
+    cot_line, l2l_line, _total = capsys.readouterr().out.splitlines()
     assert "--batch-size 4" in cot_line and "--batch-size" not in l2l_line
+
+
+def test_dry_run_plan_estimates_the_model_time_left_from_finished_items(table, tmp_path, capsys):
+    """The planning estimate: a partial cell is priced at its own items' mean seconds, a cell not
+    started at the same method's items on other datasets, a method never run has no rate; the
+    items left come from the cell's selection."""
+    from l2l.eval.cells import cell_progress
+
+    cot = table["cell"]("cot")
+    with pytest.raises(KeyboardInterrupt):
+        run_cell(cot, table["results"], table["runs"], backend=_dying_model(2), progress=False)
+    records = read_published(table["results"] / cot.key)
+    own = sum(r["timings"]["total"] for r in records) / len(records)
+    other = tmp_path / "other"
+    other.mkdir()
+    second = Cell(MODEL, str(shutil.copy(tiny_dataset(other), other / "second.jsonl")), "cot", limit=3)
+    progress = cell_progress([cot, second, table["cell"]("l2l")], table["results"])
+
+    assert (progress[0].finished, progress[0].selected, progress[0].left, progress[0].rate_from) == (2, 4, 2, "cell")
+    assert progress[0].seconds_per_item == pytest.approx(own)
+    assert progress[0].hours_left == pytest.approx(2 * own / 3600)
+    assert (progress[1].finished, progress[1].left, progress[1].rate_from) == (0, 3, "method")  # --limit 3
+    assert progress[1].seconds_per_item == pytest.approx(own)
+    assert (progress[2].left, progress[2].seconds_per_item, progress[2].hours_left) == (None, None, None)
+
+    script = _script()
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# x\n{README_START}\n{README_END}\n")
+    assert script.main(["--results", str(tmp_path / "results"), "--readme", str(readme), "--datasets", "bbh_web_of_lies",
+                        "--methods", "cot", "l2l", "--limit", "50", "--dry-run"]) == 0
+    *lines, total = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2 and "# " not in lines[0]  # nothing of bbh_web_of_lies published here
+    assert total == "# model time left: ~0.0 h for the cells with a rate, plus 2 cell(s) of a method not run yet"

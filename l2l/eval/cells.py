@@ -117,6 +117,54 @@ def read_summary(folder: str | Path) -> dict[str, Any] | None:
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
 
+@dataclass(frozen=True)
+class CellProgress:
+    """How far a cell is, and the model time its missing items should take (for planning a table
+    built over several sessions: `bench/run_eval_table.py --dry-run`)."""
+
+    cell: Cell
+    finished: int
+    selected: int | None  # items the cell selects: known once it has run, else its --limit
+    seconds_per_item: float | None  # mean wall seconds of a finished item (None: nothing to go by)
+    rate_from: str  # "cell" (its own items), "method" (the same model and method on other datasets) or ""
+
+    @property
+    def left(self) -> int | None:
+        return None if self.selected is None else max(0, self.selected - self.finished)
+
+    @property
+    def hours_left(self) -> float | None:
+        if self.left is None or self.seconds_per_item is None:
+            return None
+        return self.left * self.seconds_per_item / 3600
+
+
+def _item_seconds(records: list[dict[str, Any]]) -> list[float]:
+    return [float(r["timings"]["total"]) for r in records
+            if r.get("status") != "error" and isinstance(r.get("timings"), dict) and r["timings"].get("total") is not None]
+
+
+def cell_progress(cells: list[Cell], results: str | Path) -> list[CellProgress]:
+    """Each cell's finished items and an estimate of the time its missing ones take: the mean
+    seconds per item of its own finished items, else of every published item of the same model and
+    method (other datasets: a rough guide, items differ in length), else unknown."""
+    results = Path(results)
+    by_method: dict[tuple[str, str], list[float]] = {}
+    for folder in results.glob("*/*/*"):
+        if (folder / PREDICTIONS_GZ).is_file():
+            by_method.setdefault((folder.parts[-3], folder.parts[-1]), []).extend(_item_seconds(read_published(folder)))
+    out = []
+    for cell in cells:
+        folder = results / cell.key
+        records = [r for r in read_published(folder) if r.get("status") != "error"]
+        summary = read_summary(folder) or {}
+        own = _item_seconds(records)
+        shared = by_method.get((model_label(cell.model), cell.method), [])
+        rate, source = (sum(own) / len(own), "cell") if own else (sum(shared) / len(shared), "method") if shared else (None, "")
+        out.append(CellProgress(cell, len(records), summary.get("items_selected", cell.limit), rate, source))
+    return out
+
+
 def _write_gzip(path: Path, text: str) -> None:
     # mtime=0 and no file name in the header: the same records give the same bytes, so
     # republishing an unchanged cell changes nothing in git.
@@ -233,5 +281,5 @@ def run_cell(cell: Cell, results: str | Path, runs: str | Path, *, session_comma
     return CellOutcome(cell, before, summary.get("n", 0), summary or None)
 
 
-__all__ = ["BATCHED_METHODS", "Cell", "CellOutcome", "PREDICTIONS_GZ", "current_commit", "dataset_label", "model_label", "publish",
+__all__ = ["BATCHED_METHODS", "Cell", "CellProgress", "cell_progress", "CellOutcome", "PREDICTIONS_GZ", "current_commit", "dataset_label", "model_label", "publish",
            "read_published", "read_summary", "restore", "run_cell"]
