@@ -75,7 +75,10 @@ def write_table(args: argparse.Namespace) -> str:
 
     results = Path(args.results)
     models = list(dict.fromkeys([args.model, *args.also_models]))
-    full, section = render(results, models, args.datasets, args.methods)
+    # The whole table, whatever subset this run fills in: a run of a few cells must not drop the others.
+    datasets = list(dict.fromkeys([*DATASETS, *args.datasets]))
+    methods = list(dict.fromkeys([*METHODS, *args.methods]))
+    full, section = render(results, models, datasets, methods)
     results.mkdir(parents=True, exist_ok=True)
     (results / "TABLE.md").write_text(full, encoding="utf-8")
     if args.readme:

@@ -132,6 +132,8 @@ def test_script_table_only_and_dry_run(tmp_path, capsys):
     assert "| bbh_web_of_lies | not run | not run |" in table_md  # cells with no data say so
     assert "No pair of methods has run on the same dataset yet." in table_md  # no rows of "not run" pairs
     assert "| bbh_web_of_lies | not run | not run |" in readme.read_text()
+    # a run of some cells regenerates the whole table: the other datasets and methods keep their rows
+    assert "| logiclm_prontoqa | not run |" in table_md and "| dataset | cot | program | l2l | l2l_vote |" in table_md
     capsys.readouterr()
     assert script.main([*common, "--dry-run", "--limit", "50"]) == 0
     lines = capsys.readouterr().out.splitlines()
