@@ -62,6 +62,10 @@ def bench_fixed_length(backend, prompt: list[int], args: argparse.Namespace) -> 
     from l2l.backends.llamacpp_parallel import sampling_settings
     from l2l.train.llamacpp_sampler import DecodeStats
 
+    if backend.engine is None:  # made lazily by the first parallel call; a greedy sequential warm-up makes none
+        from l2l.train.llamacpp_sampler import LlamaCppSampler
+
+        backend._parallel = LlamaCppSampler.borrow(backend.llm)
     engine = backend.engine
     settings = sampling_settings(GenerationParams(temperature=args.temperature, repeat_penalty=1.1), args.tokens,
                                  backend.llm.last_n_tokens_size)

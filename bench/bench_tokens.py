@@ -12,6 +12,11 @@ setting per-stage token budgets), generation speed, and the stage's share of all
 tokens and model time. Records written before per-stage usage existed appear as stage "all"
 (from their `tokens` and `timings.llm`).
 
+Then, for the rounds that run only when something fell short (formulation repair, coverage, program
+repair, reformulation): the items that ran each, how many then ended with an answer and a right one,
+and the model seconds spent in it on items that still ended without an answer, i.e. what each round
+buys. Published table cells (`predictions.jsonl.gz` under bench/results/eval) are read too.
+
 Model seconds include reading the prompt, so "tok/s" (generated tokens per model second) is a
 lower bound on decode speed. `--run` calls `l2l eval`'s own runner in this process (resumable,
 same output folder layout); wrap it in `flock /tmp/l2l-model.lock` on a shared machine.
@@ -36,7 +41,7 @@ def prediction_files(paths: list[str]) -> list[Path]:
     out = []
     for p in map(Path, paths):
         if p.is_dir():
-            out.extend(sorted(p.rglob("predictions.jsonl")))
+            out.extend(sorted([*p.rglob("predictions.jsonl"), *p.rglob("predictions.jsonl.gz")]))
         elif p.is_file():
             out.append(p)
         else:
@@ -46,8 +51,11 @@ def prediction_files(paths: list[str]) -> list[Path]:
 
 def read_records(files: list[Path]) -> list[dict]:
     records = []
+    import gzip
+
     for f in files:
-        for line in f.read_text(encoding="utf-8").splitlines():
+        text = gzip.decompress(f.read_bytes()).decode("utf-8") if f.suffix == ".gz" else f.read_text(encoding="utf-8")
+        for line in text.splitlines():
             try:
                 rec = json.loads(line)
             except json.JSONDecodeError:
@@ -133,6 +141,43 @@ def render(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+# Rounds that run only when an earlier step failed or fell short; what each bought is below.
+EXTRA_ROUNDS = ("formulation_repair", "coverage", "repair", "reformulation")
+
+
+def extra_rounds(records: list[dict]) -> list[dict]:
+    """Per (dataset, method, round): the items that ran the round, how many of them ended with an
+    answer and a right one, and the model seconds the round cost on them, split by whether the item
+    still ended without an answer. For `repair` and `reformulation`, which run only after a candidate
+    failed, "answered" is what the round rescued; `coverage` rewrites a formulation that parsed, so
+    its items would have had one anyway (no counterfactual here)."""
+    groups: dict[tuple, list[dict]] = defaultdict(list)
+    for r in records:
+        for stage in EXTRA_ROUNDS:
+            if stage in (r.get("usage") or {}):
+                groups[(r.get("dataset") or "?", r.get("method") or "?", stage)].append(r)
+    rows = []
+    for (dataset, method, stage), recs in sorted(groups.items()):
+        answered = [r for r in recs if r.get("prediction") is not None]
+        secs = [float(r["usage"][stage]["seconds"]) for r in recs]
+        wasted = sum(float(r["usage"][stage]["seconds"]) for r in recs if r.get("prediction") is None)
+        rows.append({"dataset": dataset, "method": method, "round": stage, "items": len(recs), "answered": len(answered),
+                     "right": sum(bool(r.get("correct")) for r in recs), "model_s": round(sum(secs), 1),
+                     "model_s_no_answer": round(wasted, 1),
+                     "gen_per_item": round(statistics.fmean(r["usage"][stage]["completion_tokens"] for r in recs), 1)})
+    return rows
+
+
+def render_rounds(rows: list[dict]) -> str:
+    head = (f"{'dataset':26s} {'method':9s} {'round':18s} {'items':>5s} {'answered':>8s} {'right':>5s} "
+            f"{'gen/item':>8s} {'model s':>8s} {'of it, no answer':>16s}")
+    lines = ["", "extra rounds: what they bought (items that ran the round; model seconds spent in it)", head, "-" * len(head)]
+    for r in rows:
+        lines.append(f"{r['dataset'][:26]:26s} {r['method'][:9]:9s} {r['round']:18s} {r['items']:5d} {r['answered']:8d} "
+                     f"{r['right']:5d} {r['gen_per_item']:8.1f} {r['model_s']:8.1f} {r['model_s_no_answer']:16.1f}")
+    return "\n".join(lines)
+
+
 def run_small_eval(args: argparse.Namespace) -> Path:
     from l2l.cli.eval_cmd import _config
     from l2l.eval.runner import EvalRun, run_eval
@@ -167,9 +212,12 @@ def main() -> int:
         print("bench_tokens: no finished predictions found", file=sys.stderr)
         return 1
     rows = table(records)
+    rounds = extra_rounds(records)
     print(render(rows))
+    if rounds:
+        print(render_rounds(rounds))
     if args.json:
-        Path(args.json).write_text(json.dumps(rows, indent=1), encoding="utf-8")
+        Path(args.json).write_text(json.dumps({"stages": rows, "extra_rounds": rounds}, indent=1), encoding="utf-8")
     return 0
 
 

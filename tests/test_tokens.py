@@ -145,13 +145,25 @@ def test_bench_tokens_prints_stages_per_dataset(tmp_path):
     old.parent.mkdir()
     old.write_text(json.dumps({"id": "1", "dataset": "old_set", "method": "cot", "status": "answered",
                                "tokens": {"prompt": 100, "completion": 40}, "timings": {"llm": 2.0, "total": 2.1}}) + "\n")
-    r = subprocess.run([sys.executable, str(ROOT / "bench/bench_tokens.py"), str(tmp_path / "a"), str(old), "--json", str(tmp_path / "rows.json")],
-                       capture_output=True, text=True, timeout=120)
+    # A published table cell keeps its predictions gzipped (bench/results/eval/...): read as well.
+    import gzip
+
+    published = tmp_path / "published"
+    published.mkdir()
+    (published / "predictions.jsonl.gz").write_bytes(gzip.compress((tmp_path / "a" / "predictions.jsonl").read_bytes()))
+    r = subprocess.run([sys.executable, str(ROOT / "bench/bench_tokens.py"), str(tmp_path / "a"), str(old), str(published),
+                        "--json", str(tmp_path / "rows.json")], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
-    rows = json.loads((tmp_path / "rows.json").read_text())
+    report = json.loads((tmp_path / "rows.json").read_text())
+    rows = report["stages"]
+    # The repair round ran on both copies of the item (the first program left several solutions) and
+    # rescued it each time: what the round bought, and nothing spent on items it did not rescue.
+    [repair] = [x for x in report["extra_rounds"] if x["dataset"] == "kk"]
+    assert (repair["round"], repair["items"], repair["answered"], repair["right"]) == ("repair", 2, 2, 2)
+    assert repair["model_s_no_answer"] == 0 and "extra rounds" in r.stdout
     kk = {x["stage"]: x for x in rows if x["dataset"] == "kk"}
     assert set(kk) == {"formulation", "program", "repair", "total"}
-    assert kk["repair"]["gen_per_item"] == len(GOOD_PROGRAM.split())
+    assert kk["total"]["items"] == 2 and kk["repair"]["gen_per_item"] == len(GOOD_PROGRAM.split())
     assert kk["total"]["gen_per_item"] == sum(kk[s]["gen_per_item"] for s in ("formulation", "program", "repair"))
     assert abs(sum(kk[s]["gen_share"] for s in ("formulation", "program", "repair")) - 1.0) < 0.01
     old_rows = {x["stage"]: x for x in rows if x["dataset"] == "old_set"}
