@@ -487,8 +487,12 @@ class LlamaCppBackend(ChatBackend):
         bases = list(seeds) if seeds is not None else [base] * len(conversations)
         # A single sampled completion also takes the parallel engine when it is on: sample i of
         # seed s is then the same draw however many samples a request asks for (seed 11's second
-        # sample is seed 12's first). A single greedy completion keeps the sequential path.
-        single_greedy = n * len(conversations) < 2 and params.temperature <= 0
+        # sample is seed 12's first). A single greedy completion keeps the sequential path, unless it
+        # is schema-constrained: under a grammar the engine decodes the same greedy text faster (it
+        # checks the best candidates against the grammar first, llama-cpp-python's sampler the whole
+        # vocabulary): measured on the 1.5B, 197 formulation tokens took ~23.5 s of decode instead of
+        # ~28 (bench/results/parallel_sequences.md).
+        single_greedy = n * len(conversations) < 2 and params.temperature <= 0 and params.json_schema is None
         if self.parallel_sequences < 2 or single_greedy:
             return [[self._one(m, params, b + i) for i in range(n)] for m, b in zip(conversations, bases)]
         from l2l.backends.llamacpp_parallel import chat_parallel
