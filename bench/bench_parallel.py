@@ -62,11 +62,7 @@ def bench_fixed_length(backend, prompt: list[int], args: argparse.Namespace) -> 
     from l2l.backends.llamacpp_parallel import sampling_settings
     from l2l.train.llamacpp_sampler import DecodeStats
 
-    if backend.engine is None:  # made lazily by the first parallel call; a greedy sequential warm-up makes none
-        from l2l.train.llamacpp_sampler import LlamaCppSampler
-
-        backend._parallel = LlamaCppSampler.borrow(backend.llm)
-    engine = backend.engine
+    engine = backend.parallel_engine()  # a 1-sequence context's warm-up call makes none
     settings = sampling_settings(GenerationParams(temperature=args.temperature, repeat_penalty=1.1), args.tokens,
                                  backend.llm.last_n_tokens_size)
     rows, base = [], None
@@ -132,7 +128,7 @@ def bench_grammar(backend, messages: list[dict], args: argparse.Namespace) -> li
             out = backend.chat(messages, params)
         else:
             with _DECODE_LOCK:
-                [out] = chat_parallel(backend.engine, backend.llm, [messages], params, 0)
+                [out] = chat_parallel(backend.parallel_engine(), backend.llm, [messages], params, 0)
         wall = time.perf_counter() - t
         tokens = sum(c.completion_tokens for c in out)
         rows.append([k, tokens, f"{wall:.2f}", f"{tokens / wall:.1f}", sum(c.finish_reason == "stop" for c in out)])

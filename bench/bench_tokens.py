@@ -50,9 +50,9 @@ def prediction_files(paths: list[str]) -> list[Path]:
 
 
 def read_records(files: list[Path]) -> list[dict]:
-    records = []
     import gzip
 
+    records = []
     for f in files:
         text = gzip.decompress(f.read_bytes()).decode("utf-8") if f.suffix == ".gz" else f.read_text(encoding="utf-8")
         for line in text.splitlines():

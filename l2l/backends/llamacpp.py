@@ -500,12 +500,9 @@ class LlamaCppBackend(ChatBackend):
         with _DECODE_LOCK:
             if self._shared is not None:
                 self._shared.activate(self)
-            if self._parallel is None:
-                from l2l.train.llamacpp_sampler import LlamaCppSampler
-
-                self._parallel = LlamaCppSampler.borrow(self.llm)
+            engine = self.parallel_engine()
             try:
-                return chat_parallel(self._parallel, self.llm, conversations, params, bases)
+                return chat_parallel(engine, self.llm, conversations, params, bases)
             except BackendError:
                 raise
             except ValueError as e:  # a chat template refusing the messages, as in the sequential path
@@ -513,12 +510,21 @@ class LlamaCppBackend(ChatBackend):
             except RuntimeError as e:
                 if not self._drop_unusable_cache(e):
                     raise BackendError(f"llama.cpp: {e}") from None
-                return chat_parallel(self._parallel, self.llm, conversations, params, bases)
+                return chat_parallel(engine, self.llm, conversations, params, bases)
 
     @property
     def engine(self) -> Any:
         """The parallel decoding engine on this context (None until a parallel call made it); its
         `stats` count prompts read and decode steps."""
+        return self._parallel
+
+    def parallel_engine(self) -> Any:
+        """The parallel decoding engine on this context, made on first use (it borrows the model and
+        context: nothing is loaded). Benchmarks call it to drive the engine directly."""
+        if self._parallel is None:
+            from l2l.train.llamacpp_sampler import LlamaCppSampler
+
+            self._parallel = LlamaCppSampler.borrow(self.llm)
         return self._parallel
 
     def next_token_logits(self, tokens: list[int]) -> Any:

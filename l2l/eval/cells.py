@@ -149,18 +149,24 @@ def cell_progress(cells: list[Cell], results: str | Path) -> list[CellProgress]:
     seconds per item of its own finished items, else of every published item of the same model and
     method (other datasets: a rough guide, items differ in length), else unknown."""
     results = Path(results)
+    # every published cell read once: model/dataset/method -> its finished records
+    published = {folder.relative_to(results): [r for r in read_published(folder) if r.get("status") != "error"]
+                 for folder in results.glob("*/*/*") if (folder / PREDICTIONS_GZ).is_file()}
     by_method: dict[tuple[str, str], list[float]] = {}
-    for folder in results.glob("*/*/*"):
-        if (folder / PREDICTIONS_GZ).is_file():
-            by_method.setdefault((folder.parts[-3], folder.parts[-1]), []).extend(_item_seconds(read_published(folder)))
+    for key, records in published.items():
+        by_method.setdefault((key.parts[0], key.parts[2]), []).extend(_item_seconds(records))
     out = []
     for cell in cells:
-        folder = results / cell.key
-        records = [r for r in read_published(folder) if r.get("status") != "error"]
-        summary = read_summary(folder) or {}
+        records = published.get(cell.key, [])
         own = _item_seconds(records)
         shared = by_method.get((model_label(cell.model), cell.method), [])
-        rate, source = (sum(own) / len(own), "cell") if own else (sum(shared) / len(shared), "method") if shared else (None, "")
+        if own:
+            rate, source = sum(own) / len(own), "cell"
+        elif shared:
+            rate, source = sum(shared) / len(shared), "method"
+        else:
+            rate, source = None, ""
+        summary = read_summary(results / cell.key) or {}
         out.append(CellProgress(cell, len(records), summary.get("items_selected", cell.limit), rate, source))
     return out
 
