@@ -32,8 +32,6 @@ from pathlib import Path
 from typing import Any
 
 PREDICTIONS_GZ = "predictions.jsonl.gz"
-# Methods whose items `l2l eval --batch-size` decodes together (one model call per item; `chat_batch`).
-BATCHED_METHODS = ("direct", "cot", "program")
 
 
 @dataclass(frozen=True)
@@ -49,7 +47,7 @@ class Cell:
     samples: int | None = None  # l2l_vote only
     sets: tuple[str, ...] = ()  # --set KEY=VALUE overrides
     # Items decoded together as parallel sequences (`l2l eval --batch-size`): a throughput setting for
-    # the methods that batch (BATCHED_METHODS), not part of the result; the others run one at a time.
+    # the methods that batch (`Method.batches`), not part of the result; the others run one at a time.
     batch_size: int = 1
 
     @property
@@ -69,11 +67,17 @@ class Cell:
         cmd += ["--seed", str(self.seed), "--out", str(out)]
         if self.samples is not None and self.method == "l2l_vote":
             cmd += ["--samples", str(self.samples)]
-        if self.batch_size > 1 and self.method in BATCHED_METHODS:
+        if self.batch_size > 1 and _batches(self.method):
             cmd += ["--batch-size", str(self.batch_size)]
         for item in self.sets:
             cmd += ["--set", item]
         return cmd
+
+
+def _batches(method: str) -> bool:
+    from l2l.eval.methods import METHODS
+
+    return bool(getattr(METHODS.get(method), "batches", False))
 
 
 def model_label(model: str) -> str:
@@ -287,5 +291,5 @@ def run_cell(cell: Cell, results: str | Path, runs: str | Path, *, session_comma
     return CellOutcome(cell, before, summary.get("n", 0), summary or None)
 
 
-__all__ = ["BATCHED_METHODS", "Cell", "CellProgress", "cell_progress", "CellOutcome", "PREDICTIONS_GZ", "current_commit", "dataset_label", "model_label", "publish",
+__all__ = ["Cell", "CellProgress", "cell_progress", "CellOutcome", "PREDICTIONS_GZ", "current_commit", "dataset_label", "model_label", "publish",
            "read_published", "read_summary", "restore", "run_cell"]

@@ -107,6 +107,7 @@ class Method:
 
     name = "base"
     uses_programs = False  # counts towards exec_rate, and may fall back to cot
+    batches = False  # decodes a batch's examples together (`l2l eval --batch-size`, chat_batch)
 
     def run(self, example: Example, ctx: EvalContext) -> Prediction:
         return self.run_batch([example], ctx)[0]
@@ -117,6 +118,8 @@ class Method:
 
 class _AnswerMethod(Method):
     """Prompt -> completion -> final-answer line (direct and cot); batched through chat_batch."""
+
+    batches = True
 
     def messages(self, example: Example) -> list[Message]:
         raise NotImplementedError
@@ -195,6 +198,7 @@ class ProgramMethod(Method):
 
     name = "program"
     uses_programs = True
+    batches = True
 
     def run_batch(self, examples: list[Example], ctx: EvalContext) -> list[Prediction]:
         from l2l.prompts import program_messages
