@@ -35,7 +35,11 @@ class SolveConfig:
     # The first candidate is greedy; the rest are sampled at this temperature.
     sample_temperature: float = 0.8
     # Rounds that feed the solver's error back to the generator for a corrected program.
-    repair_rounds: int = 1
+    # Off by default: on the 1.5B default model a repair round turned 0 of 15 failed first
+    # programs on the LogicalDeduction and BBH five_objects tune items into a right answer
+    # (0 of 34 more in the published table cells) at ~33 s each, where a failing item costs
+    # ~100 s in all (bench/results/after_failure.md). Worth turning on for stronger models.
+    repair_rounds: int = 0
     # Keep the worked example in the repair conversation (False: drop it, so the repaired
     # program cannot copy the example's names).
     repair_with_example: bool = True

@@ -49,9 +49,12 @@ def test_model_is_not_loaded_when_everything_is_finished(l2l_eval, tmp_path):
 
 def test_set_overrides_reach_the_pipeline_config(l2l_eval, tmp_path):
     data = tiny_dataset(tmp_path)
-    assert l2l_eval("eval", "-d", data, "--method", "program", "--set", "repair_rounds=0", "--out", tmp_path / "r", "-q") == 0
+    assert l2l_eval("eval", "-d", data, "--method", "program", "--out", tmp_path / "d", "-q") == 0
+    assert l2l_eval("eval", "-d", data, "--method", "program", "--set", "repair_rounds=1", "--out", tmp_path / "r", "-q") == 0
+    default = json.loads((tmp_path / "d" / "summary.json").read_text())
     summary = json.loads((tmp_path / "r" / "summary.json").read_text())
-    assert summary["config"]["repair_rounds"] == 0 and summary["accuracy"] == 0.25  # q3 no longer repaired
+    assert default["config"]["repair_rounds"] == 0 and default["accuracy"] == 0.25  # no repair by default
+    assert summary["config"]["repair_rounds"] == 1 and summary["accuracy"] == 0.5  # q3 repaired
 
 
 def test_boolean_settings_are_parsed_not_passed_as_strings(l2l_eval, tmp_path):
@@ -86,7 +89,8 @@ def test_bad_input_is_one_error_line_and_exit_2(l2l_eval, tmp_path, capsys, argv
 def test_compare_prints_a_table_and_writes_a_png(l2l_eval, tmp_path, capsys):
     data = tiny_dataset(tmp_path)
     for method in ("cot", "program", "direct"):
-        assert l2l_eval("eval", "-d", data, "--method", method, "--out", tmp_path / method, "-q") == 0
+        # one repair round, so the program row shows a repaired item (the default is none)
+        assert l2l_eval("eval", "-d", data, "--method", method, "--set", "repair_rounds=1", "--out", tmp_path / method, "-q") == 0
     capsys.readouterr()
     png = tmp_path / "plots" / "cmp.png"
     rc = l2l_eval("eval", "--compare", tmp_path / "cot", tmp_path / "program", tmp_path / "direct", "--plot", png)

@@ -45,7 +45,7 @@ def test_cot_uses_one_batched_request_per_batch(examples):
 
 def test_program_runs_in_the_sandbox_and_repairs_a_crash(examples):
     model = scripted_model()
-    preds = METHODS["program"].run_batch(examples, EvalContext(backend=model))
+    preds = METHODS["program"].run_batch(examples, EvalContext(backend=model, config=SolveConfig(repair_rounds=1)))
     q1, q2, q3, q4 = preds
     assert (q1.prediction, q1.status, q1.executed) == ("A", "solved", True)  # "True" mapped onto option A
     assert q1.solver_output["stdout"].strip() == "ANSWER: True"  # the real executor ran it
@@ -67,7 +67,7 @@ def test_program_repairs_get_the_pipelines_hints_and_example_setting(examples):
     # differ only in the formulation stage.
     replies = {**REPLIES, "program": {"q3": code("answer(apples - 2)")}, "repair": {"q3": code("answer(5)")}}
     model = scripted_model(replies)
-    config = SolveConfig(repair_with_example=False)
+    config = SolveConfig(repair_rounds=1, repair_with_example=False)
     pred = METHODS["program"].run_batch(examples[2:3], EvalContext(backend=model, config=config))[0]
     assert pred.prediction == "5"
     repair = model.calls[-1][0]
@@ -83,8 +83,8 @@ def test_program_answer_that_matches_no_option_is_unmapped(examples):
 
 def test_l2l_goes_through_the_pipeline(examples):
     model = scripted_model()
-    preds = [METHODS["l2l"].run(e, EvalContext(backend=model)) for e in examples]
-    assert [p.prediction for p in preds] == ["A", "A", "5", None]
+    preds = [METHODS["l2l"].run(e, EvalContext(backend=model, config=SolveConfig(repair_rounds=1))) for e in examples]
+    assert [p.prediction for p in preds] == ["A", "A", "5", None]  # q3's program crashed and was repaired
     assert preds[0].formulation["model_type"] == "sat" and preds[0].program.startswith("answer(")
     assert preds[3].status == "no_answer" and "formulator" in preds[3].error
     assert {"formulation", "generation", "execution", "total"} <= set(preds[0].timings)

@@ -8,10 +8,15 @@ import pytest
 from eval_fixtures import called_tags, scripted_model, tiny_dataset
 
 from l2l.backends.scripted import ScriptedBackend
+from l2l.config import SolveConfig
 from l2l.errors import InputError, L2LError
 from l2l.eval import EvalRun, read_predictions, run_eval
 
 FIELDS = {"id", "question", "gold", "prediction", "correct", "status", "formulation", "program", "solver_output", "timings", "tokens"}
+
+
+# The scripted q3 program crashes and its repair answers: one repair round (the default is none).
+REPAIR_ONCE = SolveConfig(repair_rounds=1)
 
 
 def lines(path):
@@ -25,7 +30,7 @@ def data(tmp_path):
 
 def test_outputs_one_line_per_example_and_a_summary(tmp_path, data):
     out = tmp_path / "run"
-    summary = run_eval(EvalRun(data, "program", out, command="l2l eval ..."), backend=scripted_model(), progress=False)
+    summary = run_eval(EvalRun(data, "program", out, command="l2l eval ...", config=REPAIR_ONCE), backend=scripted_model(), progress=False)
     recs = lines(out / "predictions.jsonl")
     assert [r["id"] for r in recs] == ["q1", "q2", "q3", "q4"]
     assert all(FIELDS <= set(r) for r in recs)
@@ -40,7 +45,7 @@ def test_outputs_one_line_per_example_and_a_summary(tmp_path, data):
 
 def test_each_prediction_records_the_matching_rule_and_the_summary_counts_them(tmp_path, data):
     out = tmp_path / "run"
-    summary = run_eval(EvalRun(data, "program", out), backend=scripted_model(), progress=False)
+    summary = run_eval(EvalRun(data, "program", out, config=REPAIR_ONCE), backend=scripted_model(), progress=False)
     recs = {r["id"]: r for r in lines(out / "predictions.jsonl")}
     # q1/q2: the program printed "True", read as option A's text (right for q1, wrong for q2);
     # q3: it printed 5 for gold "5"; q4 wrote no program, so there was no answer to read.
@@ -139,7 +144,7 @@ def test_a_dead_backend_stops_the_run_with_a_message(tmp_path):
 
 def test_cot_fallback_is_reported_separately(tmp_path, data):
     out = tmp_path / "run"
-    summary = run_eval(EvalRun(data, "program", out, fallback="cot"), backend=scripted_model(), progress=False)
+    summary = run_eval(EvalRun(data, "program", out, fallback="cot", config=REPAIR_ONCE), backend=scripted_model(), progress=False)
     assert summary["accuracy"] == 0.5  # the program's own accuracy, unchanged by the fallback
     fb = summary["fallback"]
     assert fb["used"] == 1  # only q4 failed
@@ -169,19 +174,50 @@ def test_a_config_field_added_later_resumes_at_its_default_and_refuses_otherwise
     """A folder started before a SolveConfig field existed (its run.json lacks the key) resumes when
     the run leaves the field at its default, the behaviour its items were made with; a changed
     value is another experiment."""
-    from l2l.config import SolveConfig
-
     out = tmp_path / "run"
-    run_eval(EvalRun(data, "cot", out, limit=2, seed=1), backend=scripted_model(), progress=False)
+    run_eval(EvalRun(data, "program", out, limit=2, seed=1), backend=scripted_model(), progress=False)
     run_file = out / "run.json"
     recorded = json.loads(run_file.read_text())
     assert "fix_programs" in recorded["identity"]["config"]
     del recorded["identity"]["config"]["fix_programs"]  # as written before the field existed
     run_file.write_text(json.dumps(recorded))
     more = scripted_model()
-    summary = run_eval(EvalRun(data, "cot", out, limit=4, seed=1), backend=more, progress=False)
+    summary = run_eval(EvalRun(data, "program", out, limit=4, seed=1), backend=more, progress=False)
     assert summary["n"] == 4 and len(called_tags(more)) == 2  # resumed: only the new items ran
     run_file.write_text(json.dumps(recorded))
-    changed = EvalRun(data, "cot", out, limit=4, seed=1, config=SolveConfig(fix_programs=True))
+    changed = EvalRun(data, "program", out, limit=4, seed=1, config=SolveConfig(fix_programs=True))
     with pytest.raises(InputError, match="different run"):
         run_eval(changed, backend=scripted_model(), progress=False)
+
+
+def test_a_cot_folder_records_only_the_settings_cot_reads(tmp_path, data):
+    """cot reads the seed, the repeat penalty and the time budget, not the program pipeline: a
+    changed repair or prelude setting leaves its half-finished folder resumable (a table cell made
+    over several sessions), while a program folder, which those settings change, refuses."""
+    out, prog = tmp_path / "cot", tmp_path / "program"
+    run_eval(EvalRun(data, "cot", out, limit=2, seed=1), backend=scripted_model(), progress=False)
+    run_eval(EvalRun(data, "program", prog, limit=2, seed=1), backend=scripted_model(), progress=False)
+    assert set(json.loads((out / "run.json").read_text())["identity"]["config"]) == {"seed", "repeat_penalty", "time_budget_s"}
+    other = SolveConfig(repair_rounds=3, fix_programs=True)
+    more = scripted_model()
+    summary = run_eval(EvalRun(data, "cot", out, limit=4, seed=1, config=other), backend=more, progress=False)
+    assert summary["n"] == 4 and len(called_tags(more)) == 2  # resumed: only the new items ran
+    with pytest.raises(InputError, match="different run"):
+        run_eval(EvalRun(data, "program", prog, limit=4, seed=1, config=other), backend=scripted_model(), progress=False)
+    with pytest.raises(InputError, match="different run"):  # what cot does read still counts
+        run_eval(EvalRun(data, "cot", out, limit=4, seed=1, config=SolveConfig(repeat_penalty=1.3)), backend=scripted_model(), progress=False)
+
+
+def test_a_cot_folder_written_with_the_whole_config_resumes(tmp_path, data):
+    # Folders made before cot's identity kept only its own settings hold every SolveConfig field
+    # (the published table cells): they resume when the settings cot reads agree.
+    out = tmp_path / "cot"
+    run_eval(EvalRun(data, "cot", out, limit=2, seed=1), backend=scripted_model(), progress=False)
+    run_file = out / "run.json"
+    recorded = json.loads(run_file.read_text())
+    recorded["identity"]["config"] = {**SolveConfig(repair_rounds=1).to_dict(), **recorded["identity"]["config"]}
+    recorded["identity"]["config"].pop("model")
+    run_file.write_text(json.dumps(recorded))
+    more = scripted_model()
+    summary = run_eval(EvalRun(data, "cot", out, limit=4, seed=1), backend=more, progress=False)
+    assert summary["n"] == 4 and len(called_tags(more)) == 2

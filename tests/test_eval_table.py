@@ -8,6 +8,7 @@ import gzip
 import importlib.util
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -90,7 +91,9 @@ def test_a_cell_killed_before_any_item_stays_not_run(table):
 
 def test_table_markdown_from_the_published_files(table, tmp_path):
     for method in ("cot", "program", "l2l"):
-        run_cell(table["cell"](method), table["results"], table["runs"], backend=scripted_model(), progress=False)
+        # one repair round, so program and l2l rescue q3's crash (the default is none)
+        cell = replace(table["cell"](method), sets=("repair_rounds=1",))
+        run_cell(cell, table["results"], table["runs"], backend=scripted_model(), progress=False)
     shutil.rmtree(table["runs"])  # the table reads the published files only
     full, section = render(table["results"], [MODEL], ["tiny"], ["cot", "program", "l2l", "l2l_vote"])
 

@@ -16,6 +16,9 @@ def run(backend: str, code: str):
     return run_program(Program(backend, code), ExecLimits(timeout_s=20))
 
 
+BIRDS = 'p = Puzzle()\nowl, crow, hawk = p.Order(["owl", "crow", "hawk"])\n'
+CHOOSE_TRUE = 'answer(p.choose({"A": owl == 1, "B": crow == 1, "C": hawk == 1}, mode="true"))'
+
 # (what the case stands for, backend, program, expected status, expected answer or error text)
 CASES = [
     # raw z3 variables added to a Puzzle: used to skip the uniqueness check (decls empty)
@@ -34,6 +37,14 @@ CASES = [
     # python-constraint: several solutions are an error
     ("constraint several", "constraint", "p = Problem()\np.addVariables(['a', 'b'], [1, 2])\nanswer(solve_unique(p)['a'])",
      "runtime_error", "several solutions"),
+    # choose(mode="true") with a statement left out: the stated constraints still decide the
+    # option (owl first in every solution), so that option is the answer, certified
+    ("choose true, entailed", "z3", BIRDS + "p.add(owl == 1)\n" + CHOOSE_TRUE, "ok", "A"),
+    # ... and when they do not decide it, the several-solutions error as before, with the options left
+    ("choose true, undecided", "z3", BIRDS + "p.add(owl < crow)\n" + CHOOSE_TRUE, "runtime_error",
+     "both satisfy the constraints; a statement is missing or too weak; options still possible: A, C"),
+    # choose(mode="false"), a statement left out: the one option false in every solution
+    ("choose false, entailed", "z3", BIRDS + "p.add(owl == 1)\n" + 'answer(p.choose({"A": owl == 1, "B": crow == 2, "C": owl == 3}, mode="false"))', "ok", "C"),
     # is_possible on contradictory constraints used to answer False silently
     ("is_possible contradiction", "z3", "p = Puzzle()\nx = p.Int('x', 1, 2)\np.add(x > 5)\nanswer(p.is_possible(x == 1))",
      "runtime_error", "no solution"),

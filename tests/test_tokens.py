@@ -139,7 +139,7 @@ def test_bench_tokens_prints_stages_per_dataset(tmp_path):
 
     data = tmp_path / "kk.jsonl"
     data.write_text(json.dumps({"id": "1", "question": QUESTION, "options": None, "answer": "A is a knight, B is a knave"}) + "\n")
-    run_eval(EvalRun(str(data), "l2l", tmp_path / "a"), backend=by_stage([FORMULATION], [UNDER_CONSTRAINED, GOOD_PROGRAM]), progress=False)
+    run_eval(EvalRun(str(data), "l2l", tmp_path / "a", config=SolveConfig(repair_rounds=1)), backend=by_stage([FORMULATION], [UNDER_CONSTRAINED, GOOD_PROGRAM]), progress=False)
     # An old-format record (no per-stage usage) counts under "all".
     old = tmp_path / "old" / "predictions.jsonl"
     old.parent.mkdir()

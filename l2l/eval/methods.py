@@ -108,6 +108,10 @@ class Method:
     name = "base"
     uses_programs = False  # counts towards exec_rate, and may fall back to cot
     batches = False  # decodes a batch's examples together (`l2l eval --batch-size`, chat_batch)
+    # The pipeline settings (SolveConfig) its answers depend on, which an output folder's identity
+    # records (None: all of them). A method that reads few lists them, so a changed program-pipeline
+    # default does not orphan its half-finished table cells.
+    config_keys: tuple[str, ...] | None = None
 
     def run(self, example: Example, ctx: EvalContext) -> Prediction:
         return self.run_batch([example], ctx)[0]
@@ -120,6 +124,7 @@ class _AnswerMethod(Method):
     """Prompt -> completion -> final-answer line (direct and cot); batched through chat_batch."""
 
     batches = True
+    config_keys = ("seed", "repeat_penalty", "time_budget_s")  # what params() and _deadline read
 
     def messages(self, example: Example) -> list[Message]:
         raise NotImplementedError

@@ -58,6 +58,9 @@ class EvalRun:
         """What must match for two runs to share one output folder."""
         cfg = self.config.to_dict()
         cfg.pop("model", None)
+        keys = getattr(METHODS.get(self.method), "config_keys", None)
+        if keys is not None:
+            cfg = {k: cfg[k] for k in keys}
         return {
             "dataset": self.dataset,
             "split": self.split,
@@ -80,6 +83,9 @@ def same_identity(old: dict[str, Any], new: dict[str, Any]) -> bool:
 
     defaults = SolveConfig().to_dict()
     old_cfg, new_cfg = dict(old.get("config") or {}), dict(new.get("config") or {})
+    # Settings this method does not read (a folder written before identities kept only the method's
+    # own, `Method.config_keys`) say nothing about its items.
+    old_cfg = {k: v for k, v in old_cfg.items() if k in new_cfg}
     for key in set(new_cfg) - set(old_cfg):
         if key in defaults and new_cfg[key] == defaults[key]:
             new_cfg.pop(key)

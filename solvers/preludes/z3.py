@@ -274,21 +274,31 @@ class Puzzle:
         different solution raises PuzzleError naming both, because it means a statement of
         the problem is missing or too weak. `show`: the variables that must be unique
         (default: all declared)."""
+        m, other = self._solutions(show if unique else None)
+        if other is not None:
+            raise PuzzleError(other)
+        return Model(m)
+
+    def _solutions(self, show=()):
+        """(a solution, None) when it is the only one over `show` (default: every declared
+        variable; None: not checked), else (a solution, the "several solutions" message naming
+        two). Raises PuzzleError when there is none."""
         if self._check() == unsat:
             raise PuzzleError("no solution: the constraints contradict each other; one constraint is wrong")
         m = self.solver.model()
-        if unique:
-            # Variables made with raw z3 (`Int("x")` instead of `p.Int("x")`) count too: without
-            # them a program that skips the helpers got no uniqueness check at all.
-            keys = list(show) or self.decls + _undeclared_constants(m, self.decls)
-            if keys:
-                diff = Or([k != m.eval(k, model_completion=True) for k in keys])
-                if self._check(diff) == sat:
-                    other = self.solver.model()
-                    a = ", ".join(f"{k}={_fmt(_py(m.eval(k, model_completion=True)))}" for k in keys)
-                    b = ", ".join(f"{k}={_fmt(_py(other.eval(k, model_completion=True)))}" for k in keys)
-                    raise PuzzleError(f"several solutions: [{a}] and [{b}] both satisfy the constraints; a statement is missing or too weak")
-        return Model(m)
+        if show is None:
+            return m, None
+        # Variables made with raw z3 (`Int("x")` instead of `p.Int("x")`) count too: without
+        # them a program that skips the helpers got no uniqueness check at all.
+        keys = list(show) or self.decls + _undeclared_constants(m, self.decls)
+        if keys:
+            diff = Or([k != m.eval(k, model_completion=True) for k in keys])
+            if self._check(diff) == sat:
+                other = self.solver.model()
+                a = ", ".join(f"{k}={_fmt(_py(m.eval(k, model_completion=True)))}" for k in keys)
+                b = ", ".join(f"{k}={_fmt(_py(other.eval(k, model_completion=True)))}" for k in keys)
+                return m, f"several solutions: [{a}] and [{b}] both satisfy the constraints; a statement is missing or too weak"
+        return m, None
 
     def is_possible(self, cond):
         """True if `cond` holds in at least one solution (and there is at least one)."""
@@ -317,18 +327,28 @@ class Puzzle:
 
     def choose(self, options, mode="true"):
         """Pick the one option whose condition fits. `options`: {"A": cond, "B": cond, ...}.
-        mode: "true" (holds in the unique solution), "must" (holds in every solution),
+        mode: "true" (holds in the unique solution; with several, the one that holds in all of them),
+        "must" (holds in every solution),
         "could" (holds in some solution), "cannot" (holds in no solution),
-        "false"/"except" (the one that is NOT true in the unique solution / could be false).
+        "false"/"except" (the one that is NOT true in the unique solution, or in any of several /
+        could be false).
         Prints nothing; returns the letter, or raises PuzzleError if zero or several fit."""
         if self._check() == unsat:
             raise PuzzleError("no solution: the constraints contradict each other; one constraint is wrong")
-        if mode == "true":
-            m = self.solve()
-            fits = [k for k, c in options.items() if is_true(m.model.eval(c, model_completion=True))]
-        elif mode == "false":
-            m = self.solve()
-            fits = [k for k, c in options.items() if not is_true(m.model.eval(c, model_completion=True))]
+        if mode in ("true", "false"):
+            m, several = self._solutions()
+            if several is None:
+                fits = [k for k, c in options.items() if is_true(m.eval(c, model_completion=True)) == (mode == "true")]
+            else:
+                # Several solutions: a statement is left out or too weak. The options the stated
+                # constraints still decide (true, or false, in every solution) are what they entail;
+                # any constraint added later keeps them so. With a unique solution this is the same
+                # option, so only programs that used to fail change (measured: "several solutions"
+                # was the commonest failure of the 1.5B on LogicalDeduction).
+                fits = [k for k, c in options.items() if self._check(Not(c) if mode == "true" else c) == unsat]
+                if len(fits) != 1:
+                    raise PuzzleError(several + (f"; options still possible: {', '.join(k for k, c in options.items() if self._check(c) == sat)}"
+                                                 if mode == "true" else ""))
         elif mode == "must":
             fits = [k for k, c in options.items() if self._check(Not(c)) == unsat]
         elif mode == "could":
