@@ -107,10 +107,9 @@ def summarise(rows: list[dict]) -> str:
 def replay(rows: list[dict], examples: dict, config) -> list[dict]:
     """Each stored first program run again as the Solver runs it now (e.g. after a prelude change),
     no model loaded: rows with the new outcome under "first" and the stored one under "first_before"."""
-    from l2l.parsing import extract_program
-    from l2l.pipeline.generator import ProgramAttempt
+    from l2l.pipeline.generator import _from_completion
     from l2l.pipeline.solve import Solver, _Ledger
-    from l2l.types import Formulation, Program
+    from l2l.types import Completion, Formulation
 
     solver = Solver(replace(config, repair_rounds=0), None)
     out = []
@@ -119,13 +118,15 @@ def replay(rows: list[dict], examples: dict, config) -> list[dict]:
             continue
         e = examples[r["id"]]
         f = Formulation.from_dict(r["formulation"])
-        try:
-            attempt = ProgramAttempt(Program(f.backend, extract_program(r["program"])), r["program"], [])
-        except ValueError as err:
-            attempt = ProgramAttempt(None, r["program"], [], error=str(err))
+        # the stored reply parsed as the generator parses a fresh one
+        attempt = _from_completion(Completion(r["program"]), [], f.backend)
         cand = solver._program_candidate(e.question, e.options, f, 0, _Ledger(), attempt)
         out.append({**r, "first_before": r["first"], "first": _outcome(cand, e, r["first"]["seconds"], r["first"]["tokens"])})
     return out
+
+
+def _read_rows(path: Path) -> list[dict]:
+    return [json.loads(x) for x in path.read_text().splitlines()] if path.exists() else []
 
 
 def main() -> None:
@@ -139,16 +140,18 @@ def main() -> None:
     ap.add_argument("--replay", action="store_true",
                     help="no model: run the stored first programs again as the code is now and count what changed")
     args = ap.parse_args()
+
+    from l2l.config import SolveConfig
+
+    config = SolveConfig() if args.model is None else SolveConfig().update(model=args.model)
     if args.replay:
-        return print_replay(args)
+        return print_replay(args, config)
 
     from tqdm import tqdm
 
-    from l2l.config import SolveConfig
     from l2l.data import DATASETS, load_dataset
     from l2l.pipeline.solve import build_solver
 
-    config = SolveConfig() if args.model is None else SolveConfig().update(model=args.model)
     steps = () if args.first_only else STEPS
     solver, load_s = build_solver(config)
     print(f"{config.model} loaded in {load_s:.1f} s; steps: {', '.join(STEPS)}", flush=True)
@@ -158,7 +161,7 @@ def main() -> None:
         items = load_dataset(name, split, limit=args.limit, seed=0)
         path = Path(args.out) / config.model / f"{name}{'.first' if args.first_only else ''}.jsonl"
         path.parent.mkdir(parents=True, exist_ok=True)
-        rows = [json.loads(x) for x in path.read_text().splitlines()] if path.exists() else []
+        rows = _read_rows(path)
         done = {r["id"] for r in rows}
         with path.open("a") as fh, tqdm(items, desc=f"{name} {split}", unit="item") as bar:
             for e in bar:
@@ -176,14 +179,11 @@ def main() -> None:
         print(f"\nall\n{summarise(all_rows)}")
 
 
-def print_replay(args) -> None:
-    from l2l.config import SolveConfig
+def print_replay(args, config) -> None:
     from l2l.data import DATASETS, load_dataset
 
-    config = SolveConfig() if args.model is None else SolveConfig().update(model=args.model)
     for name in args.datasets:
-        path = Path(args.out) / config.model / f"{name}.jsonl"
-        rows = [json.loads(x) for x in path.read_text().splitlines()] if path.exists() else []
+        rows = _read_rows(Path(args.out) / config.model / f"{name}.jsonl")
         examples = {e.id: e for e in load_dataset(name, DATASETS[name].tune_split, limit=args.limit, seed=0)}
         moved = replay(rows, examples, config)
         print(f"\n{name}: {len(moved)} of {len(rows)} stored first programs run again as the code is now")
