@@ -116,6 +116,22 @@ def test_table_markdown_from_the_published_files(table, tmp_path):
     assert splice(readme, section) == f"intro\n{README_START}\n{section}{README_END}\nrest\n"
 
 
+def test_a_partial_cell_is_marked_and_left_out_of_the_mean_difference(table):
+    # cot finishes all 4 items; l2l is stopped in its second item (the third model call dies).
+    run_cell(table["cell"]("cot"), table["results"], table["runs"], backend=scripted_model(), progress=False)
+    with pytest.raises(KeyboardInterrupt):
+        run_cell(table["cell"]("l2l"), table["results"], table["runs"], backend=_dying_model(2), progress=False)
+    full, _ = render(table["results"], [MODEL], ["tiny"], ["cot", "l2l"])
+    assert "| tiny | +0.0 [+0.0, +0.0] p=1.000 n=1 (partial, not in the mean) |" in full
+    assert "| mean of the differences" not in full  # the only pair is partial: there is no mean yet
+
+    # Once l2l finishes, the same pair enters the mean (cot 2/4 right, l2l 1/4: no repair round by
+    # default, so q3's crashing program stays unanswered).
+    run_cell(table["cell"]("l2l"), table["results"], table["runs"], backend=scripted_model(), progress=False)
+    full, _ = render(table["results"], [MODEL], ["tiny"], ["cot", "l2l"])
+    assert "(partial, not in the mean)" not in full and "| mean of the differences (finished cells) | -25.0 over 1 dataset |" in full
+
+
 def _script():
     path = Path(__file__).resolve().parents[1] / "bench" / "run_eval_table.py"
     spec = importlib.util.spec_from_file_location("run_eval_table", path)

@@ -41,6 +41,12 @@ class CellData:
         return {str(r["id"]): bool(r.get("correct")) for r in self.records}
 
     @property
+    def complete(self) -> bool:
+        """Every selected item finished (a cell being filled in is partial)."""
+        target = self.summary.get("items_selected")
+        return not target or len(self.records) >= target
+
+    @property
     def accuracy(self) -> float:
         return sum(bool(r.get("correct")) for r in self.records) / len(self.records)
 
@@ -83,13 +89,18 @@ def accuracy_text(cell: CellData | None) -> str:
 
 def paired_text(a: CellData | None, b: CellData | None) -> tuple[str, float | None]:
     """ "+12.0 [+3.0, +21.0] p=0.012 n=100" for A - B in points on their common items, and the
-    difference itself (None when either cell is missing or they share no item)."""
+    difference itself (None when either cell is missing or they share no item). While either
+    cell is partial the text says so and no difference is returned: a handful of first items
+    would otherwise enter the mean with the weight of a finished dataset."""
     if a is None or b is None:
         return NOT_RUN, None
     c = compare_paired(a.correct_by_id, b.correct_by_id)
     if c.n == 0:
         return "no common items", None
-    return f"{_signed(c.diff)} [{_signed(c.ci_low)}, {_signed(c.ci_high)}] {_p(c.p_mcnemar)} n={c.n}", c.diff
+    text = f"{_signed(c.diff)} [{_signed(c.ci_low)}, {_signed(c.ci_high)}] {_p(c.p_mcnemar)} n={c.n}"
+    if not (a.complete and b.complete):
+        return f"{text} (partial, not in the mean)", None
+    return text, c.diff
 
 
 def _row(cells: list[str]) -> str:
@@ -124,7 +135,7 @@ def paired_table(cells: dict[tuple[str, str], CellData], datasets: list[str], pa
     if len(lines) == 2:
         return ["No pair of methods has run on the same dataset yet."]
     if any(diffs.values()):
-        lines.append(_row(["mean of the differences", *(f"{_signed(sum(v) / len(v))} over {len(v)} dataset{'s' * (len(v) != 1)}"
+        lines.append(_row(["mean of the differences (finished cells)", *(f"{_signed(sum(v) / len(v))} over {len(v)} dataset{'s' * (len(v) != 1)}"
                                                           if v else "" for v in diffs.values())]))
     return lines
 
@@ -206,7 +217,7 @@ def render(results: str | Path, models: list[str], datasets: list[str], methods:
             "(`predictions.jsonl.gz`, `summary.json`); do not edit by hand. Accuracy in percent with its Wilson 95%",
             "interval and the items finished (`n=40/100` while a cell is partial). Paired differences are in points,",
             "on the items both methods finished, with a paired bootstrap 95% interval (10,000 resamples, seed 0) and",
-            "the exact McNemar p."]
+            "the exact McNemar p; a pair with a partial cell is shown but left out of the mean of the differences."]
     readme: list[str] = []
     for model in models:
         cells = load_cells(results, model)
