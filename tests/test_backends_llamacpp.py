@@ -83,6 +83,7 @@ def test_missing_file_is_a_clear_error(tmp_path):
         LlamaCppBackend(bad, progress=False)
 
 
+@pytest.mark.model
 def test_load_model_registry_name_gives_llamacpp(gguf_05b_path):
     from l2l.models import load_model
 

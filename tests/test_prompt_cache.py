@@ -74,6 +74,7 @@ def _open(path, cache_dir, kind="disk"):
     return LlamaCppBackend(path, n_ctx=4096, seed=0, progress=False, prompt_cache=kind, prompt_cache_dir=cache_dir)
 
 
+@pytest.mark.model
 def test_second_instance_reuses_the_prompt_prefix_from_disk(gguf_05b_path, tmp_path):
     params = GenerationParams(max_tokens=24, temperature=0.0)
     first_q = formulator_messages("Ann is older than Bob. Who is older?")
@@ -98,6 +99,7 @@ def test_second_instance_reuses_the_prompt_prefix_from_disk(gguf_05b_path, tmp_p
     fresh.close()
 
 
+@pytest.mark.model
 @pytest.mark.parametrize("kind", ["ram", "disk"])
 def test_alternating_templates_keep_both_prefixes(gguf_05b_path, tmp_path, kind):
     backend = _open(gguf_05b_path, tmp_path, kind=kind)
@@ -112,11 +114,13 @@ def test_alternating_templates_keep_both_prefixes(gguf_05b_path, tmp_path, kind)
     backend.close()
 
 
+@pytest.mark.model
 def test_unknown_cache_kind_is_a_clear_error(gguf_05b_path):
     with pytest.raises(BackendError, match="prompt_cache must be"):
         _open(gguf_05b_path, None, kind="bogus")
 
 
+@pytest.mark.model
 def test_a_state_llama_cpp_refuses_is_dropped_not_fatal(gguf_05b_path, tmp_path):
     params = GenerationParams(max_tokens=8, temperature=0.0)
     messages = formulator_messages("Ann is older than Bob. Who is older?")
