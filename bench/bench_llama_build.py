@@ -7,8 +7,9 @@
 Prints the build (ggml's CPU feature string) and, per repeat, prompt-processing tokens/s (a fixed
 ~500-token prompt, evaluated once; the first sampled token counts to it) and decode tokens/s (128
 greedy tokens after it, one at a time). It measures llama.cpp itself, not the L2L pipeline, so
-two builds of the same llama-cpp-python version compare directly. Run on an otherwise idle machine: llama.cpp's threads
-spin, and any other process on the cores changes the figures many times over.
+two builds of the same llama-cpp-python version compare directly. Run on an otherwise idle
+machine: llama.cpp's threads spin, and any other process on the cores changes the figures many
+times over.
 """
 
 from __future__ import annotations

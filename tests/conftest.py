@@ -16,7 +16,7 @@ FAST_MODEL = "qwen2.5-coder-0.5b"
 # Fixtures that hold the real 0.5B in llama.cpp (here or in a server process). Tests using them are
 # marked `model`: llama.cpp's threads spin, so on 2 cores they must not run beside another model
 # process (an evaluation in the background); `-m "not slow and not model"` leaves them out.
-MODEL_FIXTURES = {"llama_05b", "server"}
+MODEL_FIXTURES = {"llama_05b", "llama_server"}
 
 
 def pytest_collection_modifyitems(config, items):

@@ -29,7 +29,7 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def server(gguf_05b_path, tmp_path_factory):
+def llama_server(gguf_05b_path, tmp_path_factory):
     port = _free_port()
     log = tmp_path_factory.mktemp("server") / "server.log"
     cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf_05b_path), "--host", "127.0.0.1",
@@ -62,8 +62,8 @@ def server(gguf_05b_path, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def backend(server):
-    b = load_model("openai:qwen-0.5b", base_url=server, api_key="test", max_retries=0)
+def backend(llama_server):
+    b = load_model("openai:qwen-0.5b", base_url=llama_server, api_key="test", max_retries=0)
     yield b
     b.close()
 

@@ -82,8 +82,7 @@ def accuracy_text(cell: CellData | None) -> str:
     n = len(cell.records)
     k = sum(bool(r.get("correct")) for r in cell.records)
     lo, hi = wilson_interval(k, n)
-    target = cell.summary.get("items_selected")
-    size = f"n={n}" if not target or target == n else f"n={n}/{target}"
+    size = f"n={n}" if cell.complete else f"n={n}/{cell.summary['items_selected']}"
     return f"{_pct(k / n)} [{_pct(lo)}, {_pct(hi)}] {size}"
 
 
