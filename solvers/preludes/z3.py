@@ -335,6 +335,14 @@ class Puzzle:
         Prints nothing; returns the letter, or raises PuzzleError if zero or several fit."""
         if self._check() == unsat:
             raise PuzzleError("no solution: the constraints contradict each other; one constraint is wrong")
+        # What each solver-wide mode asks of an option's condition, over every solution.
+        holds = {
+            "must": lambda c: self._check(Not(c)) == unsat,
+            "could": lambda c: self._check(c) == sat,
+            "cannot": lambda c: self._check(c) == unsat,
+            "except": lambda c: self._check(Not(c)) == sat,
+        }
+        holds["could_be_false"] = holds["except"]
         if mode in ("true", "false"):
             m, several = self._solutions()
             if several is None:
@@ -345,18 +353,13 @@ class Puzzle:
                 # any constraint added later keeps them so. With a unique solution this is the same
                 # option, so only programs that used to fail change (measured: "several solutions"
                 # was the commonest failure of the 1.5B on LogicalDeduction).
-                fits = [k for k, c in options.items() if self._check(Not(c) if mode == "true" else c) == unsat]
+                entailed = holds["must" if mode == "true" else "cannot"]
+                fits = [k for k, c in options.items() if entailed(c)]
                 if len(fits) != 1:
-                    raise PuzzleError(several + (f"; options still possible: {', '.join(k for k, c in options.items() if self._check(c) == sat)}"
+                    raise PuzzleError(several + (f"; options still possible: {', '.join(k for k, c in options.items() if holds['could'](c))}"
                                                  if mode == "true" else ""))
-        elif mode == "must":
-            fits = [k for k, c in options.items() if self._check(Not(c)) == unsat]
-        elif mode == "could":
-            fits = [k for k, c in options.items() if self._check(c) == sat]
-        elif mode == "cannot":
-            fits = [k for k, c in options.items() if self._check(c) == unsat]
-        elif mode in ("except", "could_be_false"):
-            fits = [k for k, c in options.items() if self._check(Not(c)) == sat]
+        elif mode in holds:
+            fits = [k for k, c in options.items() if holds[mode](c)]
         else:
             raise PuzzleError(f"choose(): unknown mode {mode!r}; use true, false, must, could, cannot or except")
         if len(fits) == 1:
