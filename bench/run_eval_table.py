@@ -65,7 +65,7 @@ def cells_for(args: argparse.Namespace) -> list:
         for method in args.methods:
             cells.append(Cell(args.model, name, method, split=split, limit=args.limit, seed=args.seed,
                               samples=args.samples if method == "l2l_vote" else None, sets=tuple(args.set),
-                              batch_size=args.batch_size))
+                              batch_size=args.l2l_batch_size if method in ("l2l", "l2l_vote") else args.batch_size))
     return cells
 
 
@@ -122,6 +122,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--samples", type=int, default=5, help="l2l_vote candidates")
     p.add_argument("--batch-size", type=int, default=1,
                    help="items of cot/direct/program cells decoded together as parallel sequences (l2l eval --batch-size)")
+    p.add_argument("--l2l-batch-size", type=int, default=1,
+                   help="questions of l2l/l2l_vote cells solved concurrently (l2l eval --batch-size); 1 here: on 2 cores "
+                        "it does not pay (bench/results/concurrent_l2l.md)")
     p.add_argument("--runs", default=None, help="work folders (default runs/eval/<model>)")
     p.add_argument("--results", default=str(ROOT / "bench/results/eval"), help="published cells and TABLE.md")
     p.add_argument("--readme", default=str(ROOT / "README.md"), help="README to update between the markers ('' to skip)")

@@ -221,3 +221,57 @@ def test_a_cot_folder_written_with_the_whole_config_resumes(tmp_path, data):
     more = scripted_model()
     summary = run_eval(EvalRun(data, "cot", out, limit=4, seed=1), backend=more, progress=False)
     assert summary["n"] == 4 and len(called_tags(more)) == 2
+
+
+def _batch_sizes(model):
+    """Record how many conversations each call to `model` carried (a gathered batch: several)."""
+    sizes, original = [], model.chat_batch
+
+    def chat_batch(conversations, params=None, **kw):
+        sizes.append(len(conversations))
+        return original(conversations, params, **kw)
+
+    model.chat_batch = chat_batch
+    return sizes
+
+
+@pytest.mark.parametrize("method", ["l2l", "l2l_vote"])
+def test_l2l_with_a_batch_size_runs_questions_concurrently_with_the_one_at_a_time_answers(tmp_path, data, method):
+    """--batch-size 3 for l2l: three questions solved at once, their model calls merged into one
+    chat_batch where their settings agree; the predictions are the ones a one-at-a-time run writes."""
+    keys = ("prediction", "correct", "status", "program", "formulation")
+    samples = 2 if method == "l2l_vote" else None
+    alone = run_eval(EvalRun(data, method, tmp_path / "one", config=REPAIR_ONCE, samples=samples),
+                     backend=scripted_model(), progress=False)
+    model = scripted_model()
+    model.delay_s = 0.02  # calls take time, as a model's do, so the questions overlap
+    sizes = _batch_sizes(model)
+    together = run_eval(EvalRun(data, method, tmp_path / "three", config=REPAIR_ONCE, samples=samples, batch_size=3),
+                        backend=model, progress=False)
+    one = {r["id"]: tuple(r[k] for k in keys) for r in lines(tmp_path / "one" / "predictions.jsonl")}
+    three = {r["id"]: tuple(r[k] for k in keys) for r in lines(tmp_path / "three" / "predictions.jsonl")}
+    assert three == one and len(three) == 4
+    assert max(sizes) == 3  # the three first formulations went out as one call
+    assert together["accuracy"] == alone["accuracy"]
+
+
+def test_a_concurrent_l2l_run_stopped_midway_keeps_what_finished_and_resumes_the_rest(tmp_path, data):
+    out = tmp_path / "run"
+    model = scripted_model()
+    original = model._chat
+
+    def dies_after_the_first_questions(messages, params):
+        if len(model.calls) >= 5:
+            raise Killed()  # Ctrl-C while the last questions are under way
+        return original(messages, params)
+
+    model._chat = dies_after_the_first_questions
+    with pytest.raises(KeyboardInterrupt):
+        run_eval(EvalRun(data, "l2l", out, config=REPAIR_ONCE, batch_size=2), backend=model, progress=False)
+    kept = [r["id"] for r in lines(out / "predictions.jsonl")]
+    assert 0 < len(kept) < 4, kept  # some questions finished before the stop, not all
+    assert all(r["status"] != "error" for r in lines(out / "predictions.jsonl"))
+    resumed = scripted_model()
+    summary = run_eval(EvalRun(data, "l2l", out, config=REPAIR_ONCE, batch_size=2), backend=resumed, progress=False)
+    assert not set(called_tags(resumed)) & set(kept)  # nothing finished was asked again
+    assert summary["n"] == 4

@@ -223,7 +223,7 @@ def test_a_stopped_table_run_exits_130_with_a_message_and_the_table(tmp_path, ca
 def test_batch_size_is_a_throughput_setting_a_cell_resumes_across(table, tmp_path, capsys):
     """A cot cell started one item at a time resumes with --batch-size 2 (items decoded together):
     the finished items are not re-run, the rest run in batches, and the answers are the ones an
-    unbatched run gives. Methods that do not batch get no --batch-size in their command."""
+    unbatched run gives. l2l cells get it too (questions run concurrently, l2l/backends/gather.py)."""
     cot = table["cell"]("cot")
     with pytest.raises(KeyboardInterrupt):
         run_cell(cot, table["results"], table["runs"], backend=_dying_model(1), progress=False)
@@ -238,14 +238,17 @@ def test_batch_size_is_a_throughput_setting_a_cell_resumes_across(table, tmp_pat
     run_cell(cot, plain_results, tmp_path / "plain_runs", backend=scripted_model(), progress=False)
     assert got == {r["id"]: (r["prediction"], r["correct"]) for r in read_published(plain_results / cot.key)}
 
-    assert "--batch-size" not in Cell(cot.model, cot.dataset, "l2l", batch_size=4).command(table["runs"])
+    assert "--batch-size 4" in " ".join(Cell(cot.model, cot.dataset, "l2l", batch_size=4).command(table["runs"]))
     script = _script()
     readme = tmp_path / "README.md"
     readme.write_text(f"# x\n{README_START}\n{README_END}\n")
     assert script.main(["--results", str(tmp_path / "results"), "--readme", str(readme), "--datasets", "bbh_web_of_lies",
                         "--methods", "cot", "l2l", "--batch-size", "4", "--dry-run"]) == 0
     cot_line, l2l_line, _total = capsys.readouterr().out.splitlines()
-    assert "--batch-size 4" in cot_line and "--batch-size" not in l2l_line
+    assert "--batch-size 4" in cot_line and "--batch-size" not in l2l_line  # l2l: --l2l-batch-size, default 1
+    assert script.main(["--results", str(tmp_path / "results"), "--readme", str(readme), "--datasets", "bbh_web_of_lies",
+                        "--methods", "l2l", "--l2l-batch-size", "3", "--dry-run"]) == 0
+    assert "--batch-size 3" in capsys.readouterr().out.splitlines()[0]
 
 
 def test_dry_run_plan_estimates_the_model_time_left_from_finished_items(table, tmp_path, capsys):

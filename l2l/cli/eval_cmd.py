@@ -28,7 +28,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", "-m", help="model: registry name, .gguf file, HF directory or hub id, openai:<name>")
     p.add_argument("--samples", "-k", type=int, help="l2l_vote: candidates to sample and vote over (default 5)")
     p.add_argument("--fallback", choices=["cot"], help="answer failed programs by chain of thought; reported separately")
-    p.add_argument("--batch-size", type=int, default=1, help="examples generated together (chat_batch) and whose programs run in parallel")
+    p.add_argument("--batch-size", type=int, default=1, help="examples at once: generated together (chat_batch), their programs run in parallel; l2l/l2l_vote run that many questions concurrently, their model calls decoded together")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a pipeline setting (SolveConfig), e.g. --set repair_rounds=0")
     p.add_argument("--out", "-o", help="output folder (resumed if it exists)")
     p.add_argument("--overwrite", action="store_true", help="discard the predictions already in --out")

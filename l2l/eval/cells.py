@@ -47,7 +47,8 @@ class Cell:
     samples: int | None = None  # l2l_vote only
     sets: tuple[str, ...] = ()  # --set KEY=VALUE overrides
     # Items decoded together as parallel sequences (`l2l eval --batch-size`): a throughput setting for
-    # the methods that batch (`Method.batches`), not part of the result; the others run one at a time.
+    # the methods that batch (`Method.batches`) or run examples concurrently (`Method.concurrent`), not part
+    # of the result; the others run one at a time.
     batch_size: int = 1
 
     @property
@@ -77,7 +78,8 @@ class Cell:
 def _batches(method: str) -> bool:
     from l2l.eval.methods import METHODS
 
-    return bool(getattr(METHODS.get(method), "batches", False))
+    m = METHODS.get(method)
+    return bool(getattr(m, "batches", False) or getattr(m, "concurrent", False))
 
 
 def model_label(model: str) -> str:

@@ -108,6 +108,9 @@ class Method:
     name = "base"
     uses_programs = False  # counts towards exec_rate, and may fall back to cot
     batches = False  # decodes a batch's examples together (`l2l eval --batch-size`, chat_batch)
+    # Runs `--batch-size` examples at once, one thread each, their model calls decoded together
+    # (l2l.backends.gather): for methods whose examples go through different stages at once.
+    concurrent = False
     # The pipeline settings (SolveConfig) its answers depend on, which an output folder's identity
     # records (None: all of them). A method that reads few lists them, so a changed program-pipeline
     # default does not orphan its half-finished table cells.
@@ -307,6 +310,7 @@ class L2LMethod(Method):
 
     name = "l2l"
     uses_programs = True
+    concurrent = True
 
     def solve_config(self, ctx: EvalContext) -> SolveConfig:
         return replace(ctx.config, formulations=1, programs_per_formulation=1)

@@ -19,7 +19,7 @@ import os
 import statistics
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -267,11 +267,9 @@ def _run_todo(run, method, ctx, todo, examples, done, pred_path, progress) -> No
     consecutive_errors = 0
     try:
         with open(pred_path, "a", encoding="utf-8") as f:
-            for start in range(0, len(todo), run.batch_size):
-                batch = todo[start:start + run.batch_size]
-                preds = _predict(method, batch, ctx)
-                if run.fallback == "cot":
-                    _apply_fallback(batch, preds, ctx)
+
+            def write(batch: list[Example], preds: list[Prediction]) -> None:
+                nonlocal consecutive_errors, finished, correct
                 for e, p in zip(batch, preds):
                     rec = _record(e, p, run.method)
                     if "fallback" in p.extra:
@@ -292,8 +290,66 @@ def _run_todo(run, method, ctx, todo, examples, done, pred_path, progress) -> No
                     last = next(p.error for p in reversed(preds) if p.status == "error")
                     raise L2LError(f"stopped: {consecutive_errors} examples in a row failed; last error: {last} "
                                    "(finished examples are kept; rerun to resume)")
+
+            if run.batch_size > 1 and getattr(method, "concurrent", False) and len(todo) > 1:
+                _run_concurrent(run, method, ctx, todo, write)
+                return
+            for start in range(0, len(todo), run.batch_size):
+                batch = todo[start:start + run.batch_size]
+                preds = _predict(method, batch, ctx)
+                if run.fallback == "cot":
+                    _apply_fallback(batch, preds, ctx)
+                write(batch, preds)
     finally:
         bar.close()
+
+
+def _run_concurrent(run, method, ctx: EvalContext, todo: list[Example], write) -> None:
+    """`run.batch_size` examples at once, each in its own thread, their model calls decoded together
+    (`l2l.backends.gather`); a finished example is written at once and the next one starts in its
+    place, so the batch stays full. On Ctrl-C/SIGTERM the waiting calls are cancelled; the model
+    call under way finishes first (it cannot be cut), then the run stops with the finished
+    examples written."""
+    import threading
+    from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+
+    from l2l.backends.gather import Gatherer
+
+    workers = min(run.batch_size, len(todo))
+    gatherer = Gatherer(workers)
+    views = {id(b): gatherer.view(b) for b in (ctx.backend, ctx.generator) if b is not None}
+    gctx = replace(ctx, backend=views[id(ctx.backend)], generator=views[id(ctx.generator)] if ctx.generator is not None else None)
+    left = len(todo)
+    lock = threading.Lock()
+
+    def one(e: Example) -> Prediction:
+        nonlocal left
+        try:
+            preds = _predict(method, [e], gctx)
+            if run.fallback == "cot":
+                _apply_fallback([e], preds, gctx)
+            return preds[0]
+        finally:
+            with lock:
+                left -= 1
+                if left < workers:  # no example waits to take this thread's place
+                    gatherer.leave()
+
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="l2l-eval")
+    futures = {pool.submit(one, e): e for e in todo}
+    try:
+        pending = set(futures)
+        while pending:
+            finished, pending = wait(pending, timeout=1.0, return_when=FIRST_COMPLETED)
+            for fut in sorted(finished, key=lambda x: todo.index(futures[x])):
+                write([futures[fut]], [fut.result()])
+    except BaseException:
+        for fut in futures:
+            fut.cancel()
+        gatherer.cancel()
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _predict(method, batch: list[Example], ctx: EvalContext) -> list[Prediction]:
