@@ -107,6 +107,50 @@ answer(p.truth(not(opaque("sally"))))  # Sally is not opaque.
     assert "predicate_alias:wumpuses=wumpus" in r.fixes
 
 
+def test_statements_left_open_by_the_generator_are_closed_and_then_answer():
+    # As the 1.5B writes ProntoQA programs (tune split, 2026-12-01): each formulation constraint
+    # `Implies(a(x), b(x))` copied into `p.add(...)` without the last `)`, and an undeclared
+    # predicate the syntax error kept the run from reaching.
+    code = HEAD + '''for x in people:
+    p.add(Implies(lorpus(x), gimpus(x)))  # Every lorpus is a gimpus.
+    p.add(Implies(gimpus(x), Not(bright(x))) # Gimpuses are not bright.
+    p.add(Implies(Not(bright(x)), tumpus(x)) # Everything that is not bright is a tumpus.
+p.add(lorpus("sam"))  # Sam is a lorpus.
+answer(p.truth(tumpus("sam")))  # Sam is a tumpus.
+'''
+    before = run(code, OFF)
+    assert before.status == "syntax_error"
+    r = run(code)
+    assert (r.status, r.answer) == ("ok", "True"), r.error
+    assert r.fixes == ["close_parens", "declare_predicate:bright"]
+    # the comments stay where the model put them; the model's own text is kept apart
+    assert "p.add(Implies(gimpus(x), Not(bright(x)))) # Gimpuses are not bright." in r.fixed_code
+    assert not certified(r)  # an answer that needed a fix is never paid in training
+
+
+@pytest.mark.parametrize("code", [
+    # a multi-line call the model meant: its continuation is indented deeper
+    'x = max(\n    1,\n    2)\nanswer(x\n',
+    # parentheses inside strings and comments are not code
+    'answer("(")  # (\nprint("ok"\n',
+])
+def test_closing_parens_never_closes_a_continuation_or_counts_strings(code):
+    from l2l.pipeline.program_fixes import _close_parens
+
+    fixed = _close_parens(code)
+    assert fixed is not None and fixed.count("\n") == code.count("\n")
+    assert fixed.splitlines()[0] == code.splitlines()[0]  # only the last statement was open
+    assert fixed.splitlines()[-1].endswith(")")
+
+
+def test_a_syntax_error_parentheses_do_not_explain_is_left_to_the_model():
+    code = HEAD + 'p.add(lorpus("sam")\nanswer(p.truth(lorpus("sam")) if else)\n'
+    before = run(code, OFF)
+    assert before.status == "syntax_error"
+    assert fix_program(code, "z3", before) is None
+    assert run(code).fixes == []
+
+
 def test_programs_that_run_are_unchanged():
     import json
     from pathlib import Path

@@ -38,7 +38,7 @@ from typing import Any
 __all__ = ["ProgramFix", "fix_program", "FIX_KINDS", "UNDEFINED_NAME"]
 
 # Every fix this module can apply (the part before ":" in `ProgramFix.fixes`).
-FIX_KINDS = ("declare_predicate", "predicate_alias", "not_prefix")
+FIX_KINDS = ("close_parens", "declare_predicate", "predicate_alias", "not_prefix")
 
 # The sandbox's report of an undeclared name (also read by the solver's repair hints, `solve._hint`).
 UNDEFINED_NAME = re.compile(r"NameError: name '(\w+)' is not defined")
@@ -54,17 +54,95 @@ class ProgramFix:
 
 def fix_program(code: str, backend: str, result: Any) -> ProgramFix | None:
     """The fixed program for a failed run, or None when no fix applies. Only failures whose
-    cause a fix addresses are touched: today a NameError in a z3 program that declares
-    predicates with `p.Pred` (the only prelude with predicates)."""
-    if result is None or getattr(result, "ok", False) or backend != "z3":
+    cause a fix addresses are touched: a SyntaxError from statements left with too few closing
+    parentheses (any backend), and a NameError in a z3 program that declares predicates with
+    `p.Pred` (the only prelude with predicates), also when the closed program would raise it."""
+    if result is None or getattr(result, "ok", False):
         return None
-    m = UNDEFINED_NAME.search(f"{getattr(result, 'error', None) or ''}\n{getattr(result, 'stderr', None) or ''}")
-    if m is None:
-        return None
+    report = f"{getattr(result, 'error', None) or ''}\n{getattr(result, 'stderr', None) or ''}"
     try:
+        if "SyntaxError" in report:
+            closed = _close_parens(code)
+            if closed is None:
+                return None
+            if backend == "z3":
+                # The closed text would next fail on the undeclared predicates the run could not
+                # reach yet: fix those too, or the one rerun `run_programs` allows is spent on it.
+                missing = _first_undeclared_predicate(closed, _prelude_names(backend))
+                more = _fix_undeclared_predicates(closed, missing, _prelude_names(backend)) if missing else None
+                if more is not None:
+                    return ProgramFix(more.code, ("close_parens",) + more.fixes)
+            return ProgramFix(closed, ("close_parens",))
+        m = UNDEFINED_NAME.search(report)
+        if m is None or backend != "z3":
+            return None
         return _fix_undeclared_predicates(code, m.group(1), _prelude_names(backend))
     except (ValueError, RecursionError, MemoryError):
         return None  # a program too odd to parse (NUL bytes, deep nesting) is left to the model
+
+
+def _close_parens(code: str) -> str | None:
+    """The program with the closing parentheses its one-line statements lack, or None if that does
+    not make it parse. Why: in the 1.5B's ProntoQA programs the generator copies each formulation
+    constraint `Implies(a(x), b(x))` into `p.add(...)` and drops the last `)` from the second line on;
+    6 of the 8 stored ProntoQA programs that failed on a SyntaxError parse once such lines are closed
+    (bench/results/program_fixes.md); unclosed, the whole program fails before its first rule. Only a line that opens a statement
+    (the lines before it balance) and whose next code line is not indented deeper (so not a
+    continuation the model meant) is closed, before its comment."""
+    lines = code.splitlines(keepends=True)
+    scanned = [_scan(line) for line in lines]
+    changed = False
+    for i, (open_count, cut) in enumerate(scanned):
+        if open_count <= 0 or sum(n for n, _ in scanned[:i]) > 0:  # nothing to close, or inside a statement
+            continue
+        nxt = next((j for j in range(i + 1, len(lines)) if lines[j].strip() and not lines[j].lstrip().startswith("#")), None)
+        if nxt is not None and _indent(lines[nxt]) > _indent(lines[i]):
+            continue
+        body = lines[i][:cut].rstrip()
+        lines[i] = body + ")" * open_count + lines[i][len(body):]
+        scanned[i] = (0, cut)
+        changed = True
+    if not changed:
+        return None
+    fixed = "".join(lines)
+    try:
+        ast.parse(fixed)
+    except SyntaxError:
+        return None
+    return fixed
+
+
+def _scan(line: str) -> tuple[int, int]:
+    """(opening minus closing parentheses outside strings, index where the comment starts) of one line."""
+    depth, quote, k = 0, None, 0
+    while k < len(line):
+        ch = line[k]
+        if quote:
+            if ch == "\\":
+                k += 1
+            elif ch == quote:
+                quote = None
+        elif ch in "\"'":
+            quote = ch
+        elif ch == "#":
+            return (depth, k)
+        elif ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        k += 1
+    return (depth, len(line.rstrip("\r\n")))
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip(" \t"))
+
+
+def _first_undeclared_predicate(code: str, prelude: frozenset[str]) -> str | None:
+    """The first name called like a predicate that nothing binds (what the run would report)."""
+    tree = ast.parse(code)
+    calls = _predicate_like_calls(tree, _bound_names(tree) | prelude | set(dir(builtins)))
+    return next(iter(calls), None)
 
 
 def _fix_undeclared_predicates(code: str, missing: str, prelude: frozenset[str]) -> ProgramFix | None:
