@@ -337,11 +337,12 @@ def _run_concurrent(run, method, ctx: EvalContext, todo: list[Example], write) -
 
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="l2l-eval")
     futures = {pool.submit(one, e): e for e in todo}
+    order = {id(e): i for i, e in enumerate(todo)}  # examples finished together are written in dataset order
     try:
         pending = set(futures)
         while pending:
             finished, pending = wait(pending, timeout=1.0, return_when=FIRST_COMPLETED)
-            for fut in sorted(finished, key=lambda x: todo.index(futures[x])):
+            for fut in sorted(finished, key=lambda x: order[id(futures[x])]):
                 write([futures[fut]], [fut.result()])
     except BaseException:
         for fut in futures:
