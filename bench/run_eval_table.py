@@ -56,6 +56,7 @@ def cells_for(args: argparse.Namespace) -> list:
     from l2l.data import DATASETS as REGISTRY
     from l2l.errors import InputError
     from l2l.eval.cells import Cell
+    from l2l.eval.methods import METHODS
 
     cells = []
     for name in args.datasets:
@@ -65,7 +66,8 @@ def cells_for(args: argparse.Namespace) -> list:
         for method in args.methods:
             cells.append(Cell(args.model, name, method, split=split, limit=args.limit, seed=args.seed,
                               samples=args.samples if method == "l2l_vote" else None, sets=tuple(args.set),
-                              batch_size=args.l2l_batch_size if method in ("l2l", "l2l_vote") else args.batch_size))
+                              batch_size=args.l2l_batch_size if getattr(METHODS.get(method), "concurrent", False)
+                              else args.batch_size))
     return cells
 
 

@@ -51,7 +51,10 @@ class _Request:
     error: BaseException | None = None
     done: bool = False
 
-    def key(self) -> tuple:
+    def __post_init__(self) -> None:
+        self.key = self._key()  # compared on every wake-up of every waiting thread: computed once
+
+    def _key(self) -> tuple:
         """Requests with equal keys can share one `chat_batch`: same backend, same settings but the seed."""
         p = self.params
         return (id(self.backend), p.max_tokens, p.temperature, p.top_p, p.n, tuple(p.stop),
@@ -133,9 +136,9 @@ class Gatherer:
                 return None
             for r in self._pending:
                 r.released = True
-        key = next(r for r in self._pending if r.released).key()
-        group = [r for r in self._pending if r.key() == key]
-        self._pending = [r for r in self._pending if r.key() != key]
+        key = next(r for r in self._pending if r.released).key
+        group = [r for r in self._pending if r.key == key]
+        self._pending = [r for r in self._pending if r.key != key]
         return group
 
     def _dispatch(self, group: list[_Request]) -> None:

@@ -68,8 +68,7 @@ def fix_program(code: str, backend: str, result: Any) -> ProgramFix | None:
             if backend == "z3":
                 # The closed text would next fail on the undeclared predicates the run could not
                 # reach yet: fix those too, or the one rerun `run_programs` allows is spent on it.
-                missing = _first_undeclared_predicate(closed, _prelude_names(backend))
-                more = _fix_undeclared_predicates(closed, missing, _prelude_names(backend)) if missing else None
+                more = _fix_undeclared_predicates(closed, None, _prelude_names(backend))
                 if more is not None:
                     return ProgramFix(more.code, ("close_parens",) + more.fixes)
             return ProgramFix(closed, ("close_parens",))
@@ -90,17 +89,19 @@ def _close_parens(code: str) -> str | None:
     (the lines before it balance) and whose next code line is not indented deeper (so not a
     continuation the model meant) is closed, before its comment."""
     lines = code.splitlines(keepends=True)
-    scanned = [_scan(line) for line in lines]
     changed = False
-    for i, (open_count, cut) in enumerate(scanned):
-        if open_count <= 0 or sum(n for n, _ in scanned[:i]) > 0:  # nothing to close, or inside a statement
+    depth = 0  # parentheses open before line i (after the lines already closed)
+    for i, line in enumerate(lines):
+        open_count, cut = _scan(line)
+        before, depth = depth, depth + open_count
+        if open_count <= 0 or before > 0:  # nothing to close, or inside a statement
             continue
         nxt = next((j for j in range(i + 1, len(lines)) if lines[j].strip() and not lines[j].lstrip().startswith("#")), None)
         if nxt is not None and _indent(lines[nxt]) > _indent(lines[i]):
             continue
         body = lines[i][:cut].rstrip()
         lines[i] = body + ")" * open_count + lines[i][len(body):]
-        scanned[i] = (0, cut)
+        depth = before
         changed = True
     if not changed:
         return None
@@ -138,19 +139,13 @@ def _indent(line: str) -> int:
     return len(line) - len(line.lstrip(" \t"))
 
 
-def _first_undeclared_predicate(code: str, prelude: frozenset[str]) -> str | None:
-    """The first name called like a predicate that nothing binds (what the run would report)."""
-    tree = ast.parse(code)
-    calls = _predicate_like_calls(tree, _bound_names(tree) | prelude | set(dir(builtins)))
-    return next(iter(calls), None)
-
-
-def _fix_undeclared_predicates(code: str, missing: str, prelude: frozenset[str]) -> ProgramFix | None:
+def _fix_undeclared_predicates(code: str, missing: str | None, prelude: frozenset[str]) -> ProgramFix | None:
     """Undeclared names called like predicates, in a program that declares its predicates as
     `name = p.Pred("name", domain)` at top level with one domain: each becomes a sibling
     declaration over that domain (inserted after the last sibling), an alias of the declared
     predicate it is the singular/plural of, and `not_X(a)` becomes `Not(X(a))`.
-    `missing` (the name the run reported) must be among them, so the fix answers the failure."""
+    `missing` (the name the run reported) must be among them, so the fix answers the failure;
+    None: any of them (a program whose run stopped before reaching them, e.g. on a SyntaxError)."""
     try:
         tree = ast.parse(code)
     except SyntaxError:
@@ -165,7 +160,7 @@ def _fix_undeclared_predicates(code: str, missing: str, prelude: frozenset[str])
     own = _bound_names(tree)
     bound = own | prelude | set(dir(builtins))
     calls = _predicate_like_calls(tree, bound)
-    if missing not in calls:
+    if missing is not None and missing not in calls:
         return None
     if "Not" in own and any(n.startswith("not_") for n in calls):
         return None  # the program shadows z3's Not: `not_X(a)` cannot be rewritten safely
