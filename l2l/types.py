@@ -9,6 +9,7 @@ objects are written to eval predictions, training logs and `l2l solve --json`.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -137,9 +138,34 @@ class Variable:
         )
 
 
+STATEMENT_ARROW = " => "
+
+
+def statement_first(constraint: str) -> str:
+    """'x > 1 # Ann is older.' -> 'Ann is older. => x > 1', the order the formulator writes.
+
+    Measured (BBH web_of_lies, 1.5B, 37 report items): writing the formula before its statement,
+    the model copied the worked example's formula for the same line (`not kim # Kim lies.`
+    became `not kandi # Kandi tells the truth.`); 32 of 37 formulations had such a line."""
+    formula, sep, statement = constraint.partition(" # ")
+    return f"{statement.strip()}{STATEMENT_ARROW}{formula.strip()}" if sep and statement.strip() else constraint
+
+
+def formula_first(constraint: str) -> str:
+    """'Ann is older. => x > 1' -> 'x > 1 # Ann is older.', the order every later stage reads
+    (generator prompt, coverage, program comments); other constraints are kept as written."""
+    statement, sep, formula = constraint.partition(STATEMENT_ARROW)
+    prose = statement.strip().endswith((".", "!", "?", "'", '"')) or not re.search(r"[=<>]", statement)
+    if not sep or not formula.strip() or not statement.strip() or " # " in constraint or not prose:
+        return constraint  # not "statement => formula": the old order, or an implication written with =>
+    return f"{formula.strip()} # {statement.strip()}"
+
+
 @dataclass
 class Formulation:
-    """The formulator's structured reading of a problem (the five fields of the method)."""
+    """The formulator's structured reading of a problem (the five fields of the method).
+    `constraints` are held as "formula # statement"; the formulator writes them statement
+    first ("statement => formula", `statement_first`) and `from_dict` reads both."""
 
     summary: str
     model_type: str
@@ -165,6 +191,12 @@ class Formulation:
 
     def to_json(self, indent: int | None = None) -> str:
         return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False)
+
+    def as_written(self, indent: int | None = 1) -> str:
+        """The JSON the formulator writes for this formulation (constraints statement first)."""
+        d = self.to_dict()
+        d["constraints"] = [statement_first(c) for c in self.constraints]
+        return json.dumps(d, indent=indent, ensure_ascii=False)
 
     @classmethod
     def from_dict(cls, d: Any) -> "Formulation":
@@ -200,7 +232,7 @@ class Formulation:
                 c = " : ".join(str(v) for v in c.values())
             if not isinstance(c, (str, int, float)) or not str(c).strip():
                 raise FormulationError(f"constraints[{i}]: must be a non-empty string")
-            constraints.append(str(c).strip())
+            constraints.append(formula_first(str(c).strip()))
         objective = d.get("objective")
         if objective is not None and not isinstance(objective, str):
             objective = json.dumps(objective)

@@ -21,19 +21,22 @@ class SolverBackend:
 
     name: str
     prelude: Path  # executed in the program's globals before the program itself
+    parts: tuple[Path, ...] = field(default=())  # more prelude files, run before `prelude` (which may use them)
     modules: tuple[str, ...] = field(default=())  # imported once in each warm worker
     description: str = ""
     warmup: str = ""  # run once in each warm worker so lazy initialisation is not paid per program
 
     def prelude_source(self) -> str:
-        """The shared solver-record part (`preludes/_record.py`), then the backend's own prelude."""
-        return RECORD_PRELUDE.read_text(encoding="utf-8") + "\n" + self.prelude.read_text(encoding="utf-8")
+        """The shared solver-record part (`preludes/_record.py`), then the backend's own parts and prelude."""
+        files = (RECORD_PRELUDE, *self.parts, self.prelude)
+        return "\n".join(f.read_text(encoding="utf-8") for f in files)
 
 
 SOLVER_BACKENDS: dict[str, SolverBackend] = {
     "z3": SolverBackend(
         name="z3",
         prelude=PRELUDE_DIR / "z3.py",
+        parts=(PRELUDE_DIR / "z3_rules.py",),  # facts and rules as text; z3.py's Puzzle subclasses it
         modules=("z3",),
         description="Z3 SMT solver: integer/boolean/real constraints, optimisation (z3-solver).",
         warmup="import z3\ns = z3.Solver(); x = z3.Int('x'); s.add(x > 1, x < 3); s.check(); s.model()\n"

@@ -1,5 +1,7 @@
 """Extraction of formulations, programs and final answers from raw model text."""
 
+import json
+
 import pytest
 
 from l2l.parsing import extract_final_answer, extract_json, extract_program, parse_formulation
@@ -67,3 +69,34 @@ def test_bare_code_is_accepted_but_prose_is_not():
 )
 def test_final_answer_line(text, expected):
     assert extract_final_answer(text) == expected
+
+
+# The formulator writes each constraint statement first ("statement => formula"); every later
+# stage reads "formula # statement". Cases: (written, held).
+@pytest.mark.parametrize("written, held", [
+    ("Kim lies. => not kim", "not kim # Kim lies."),                                # the written order
+    ("Ann says: 'Ben is a knave.' => ann == (not ben)", "ann == (not ben) # Ann says: 'Ben is a knave.'"),
+    ("Every lorpus is a gimpus. => lorpus(x) -> gimpus(x)", "lorpus(x) -> gimpus(x) # Every lorpus is a gimpus."),
+    ("not kim # Kim lies.", "not kim # Kim lies."),                                # the old order is kept
+    ("x == 1 => y == 2", "x == 1 => y == 2"),              # an implication written with =>, not a statement
+    ("Kim lies. => ", "Kim lies. =>"),                                              # no formula: kept, not emptied
+    ("a(x) => b(x) # Every a is a b.", "a(x) => b(x) # Every a is a b."),           # old order with => in the formula
+])
+def test_statement_first_constraints_are_read_formula_first(written, held):
+    from l2l.parsing import parse_formulation
+
+    text = json.dumps({"summary": "s", "model_type": "sat", "variables": [{"name": "kim", "type": "bool", "domain": "b"}],
+                       "constraints": [written], "objective": "o"})
+    assert parse_formulation(text).constraints == [held]
+
+
+def test_the_formulator_writes_what_it_is_shown_and_trained_on():
+    from l2l.prompts import formulator_messages
+    from l2l.types import Formulation
+
+    msgs = formulator_messages("Kim lies. Bo says Kim lies. Does Bo tell the truth?")
+    shown = json.loads(msgs[2]["content"])["constraints"]  # the worked example's answer
+    assert all(" => " in c and " # " not in c for c in shown), shown
+    f = Formulation.from_dict(json.loads(msgs[2]["content"]))
+    assert all(" # " in c for c in f.constraints)
+    assert json.loads(f.as_written())["constraints"] == shown  # SFT targets: the same order as the prompt

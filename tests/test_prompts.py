@@ -136,3 +136,12 @@ def test_matching_formulations_get_the_python_constraint_prompt():
     choice = generator_messages("Who keeps the fish?", f, ["A) Ann", "B) Bo"])[0]["content"]
     assert "p.choose" not in choice and "solve_unique" in choice
     assert "p.truth" not in generator_messages("Does Ann keep the fish?", f, ["A) True", "B) False"])[0]["content"]
+
+
+def test_the_generator_reads_the_formulation_statement_first():
+    # Both stages see each constraint after its statement (l2l.types.statement_first): formula
+    # first, the 1.5B wrote the worked example's formula for the line at the same place.
+    f = Formulation("who lies", "sat", [], ["lies(kim) # Kim lies.", "bo == lies(kim) # Bo says Kim lies."], "bo")
+    msgs = generator_messages("Kim lies. Bo says Kim lies. Does Bo tell the truth?", f)
+    assert '"Kim lies. => lies(kim)"' in msgs[-1]["content"] and '"Bo says Kim lies. => bo == lies(kim)"' in msgs[-1]["content"]
+    assert " # " not in json.loads(msgs[1]["content"].split("Formal model:\n", 1)[1])["constraints"][0]

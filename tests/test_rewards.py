@@ -228,7 +228,7 @@ def test_formulator_reward_is_mean_over_m_generator_samples(cfg):
     scores = r(["p"], [FORM], question=["Q?"], answer=["A"], options=[json.dumps(OPTS)])
     assert scores == pytest.approx([f.valid + f.executes * 2 / 4 + f.correct * 1 / 4])
     assert [p.n for _, p in gen.calls] == [4]
-    assert "owl < crow # The owl is before the crow." in gen.calls[0][0][-1]["content"]
+    assert "The owl is before the crow. => owl < crow" in gen.calls[0][0][-1]["content"]
     assert r.stats["certified"] == 2 and r.stats["correct"] == 1 and r.stats["ran"] == 4
 
 

@@ -1,9 +1,9 @@
 """What a formulation leaves out of the problem, and what a program leaves out of the formulation.
 
-The formulator writes one constraint per statement, each followed by " # " and the statement
-it comes from. Measured on LogicalDeduction (1.5B model, tune split): the commonest formulation
-error is a statement with no constraint, which leaves several solutions and cannot be repaired
-at the program stage, because the program follows the formulation. A statement is "covered"
+The formulator writes one constraint per statement, each with the statement it comes from
+(held as "formula # statement", `l2l.types.formula_first`). Measured on LogicalDeduction (1.5B
+model, tune split): the commonest formulation error is a statement with no constraint, which
+leaves several solutions and cannot be repaired at the program stage, because the program follows the formulation. A statement is "covered"
 when some constraint's comment shares most of its words; statements that mention none of the
 formulation's variables (context, the question itself) or that list them all (the declaration
 "there are five birds: ...") need no constraint.

@@ -43,7 +43,7 @@ FORMULATION_SCHEMA: dict = {
 REPAIR_PROMPT = "Your reply is not a valid formulation: {error}. Reply with the corrected JSON object only."
 COVERAGE_PROMPT = (
     "Your constraints leave out these statements of the problem:\n{missing}\n"
-    "Add one constraint for each (formula # statement), check the others against their statements, "
+    "Add one constraint for each (statement => formula), check the others against their statements, "
     "and reply with the whole corrected JSON object only."
 )
 

@@ -17,7 +17,7 @@ from importlib import resources
 from string import Template
 from typing import Any
 
-from l2l.types import Formulation
+from l2l.types import Formulation, statement_first
 
 Message = dict[str, str]
 
@@ -128,13 +128,18 @@ def pick_example(question: str, options: list[str] | None, backend: str | None =
     return max(pool, key=score)  # max keeps the first of equals: file order breaks ties
 
 
+def _as_written(formulation: dict[str, Any]) -> dict[str, Any]:
+    """A worked example's formulation as the formulator is asked to write it (statement first)."""
+    return {**formulation, "constraints": [statement_first(c) for c in formulation["constraints"]]}
+
+
 def formulator_messages(question: str, options: list[str] | None = None) -> list[Message]:
     """Question -> chat asking for a JSON formulation (one worked example as a prior turn)."""
     ex = pick_example(question, options)
     return [
         {"role": "system", "content": template("formulator_system.txt").strip()},
         {"role": "user", "content": format_problem(ex["question"], ex["options"])},
-        {"role": "assistant", "content": json.dumps(ex["formulation"], indent=1, ensure_ascii=False)},
+        {"role": "assistant", "content": json.dumps(_as_written(ex["formulation"]), indent=1, ensure_ascii=False)},
         {"role": "user", "content": format_problem(question, options)},
     ]
 
@@ -161,9 +166,9 @@ def generator_messages(question: str, formulation: Formulation, options: list[st
     ex_form = Formulation.from_dict(ex["formulation"])
     return [
         {"role": "system", "content": _solver_system("generator_system.txt", backend, kind)},
-        {"role": "user", "content": format_problem(ex["question"], ex["options"]) + "\n\nFormal model:\n" + ex_form.to_json(indent=1)},
+        {"role": "user", "content": format_problem(ex["question"], ex["options"]) + "\n\nFormal model:\n" + ex_form.as_written(indent=1)},
         {"role": "assistant", "content": _code_block(ex["program"])},
-        {"role": "user", "content": format_problem(question, options) + "\n\nFormal model:\n" + formulation.to_json(indent=1)},
+        {"role": "user", "content": format_problem(question, options) + "\n\nFormal model:\n" + formulation.as_written(indent=1)},
     ]
 
 

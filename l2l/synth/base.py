@@ -2,7 +2,8 @@
 
 Every record carries gold written the way the prompts ask (`l2l/prompts/`):
 
-* a formulation with one constraint per statement, written ``formula # statement``;
+* a formulation with one constraint per statement, held as ``formula # statement`` (the
+  formulator writes it statement first, ``Formulation.as_written``);
 * a program for the formulation's backend (`Formulation.backend`) that uses the prelude
   helpers the generator prompt documents (z3: ``p = Puzzle()``, ``p.add``, ``p.choose`` /
   ``p.truth`` / ``p.solve`` / ``p.maximize``; sympy: ``solve_one``; python-constraint:
@@ -323,17 +324,18 @@ def _z3_prelude() -> Any:
 
 
 def commented(code: str, comment: str | None, indent: str = "") -> str:
-    """One program line with the statement it comes from as a trailing comment."""
-    return f"{indent}{code}  # {comment}" if comment else f"{indent}{code}"
+    """One program line after a comment line quoting the statement it comes from (the order the
+    generator prompt asks for, statement first); the two lines come as one string."""
+    return f"{indent}# {comment}\n{indent}{code}" if comment else f"{indent}{code}"
 
 
 def add_lines(constraints: list[tuple[str, str]], indent: str = "") -> list[str]:
-    """`p.add(expr)  # statement` for each (statement, expr)."""
+    """`# statement` then `p.add(expr)` for each (statement, expr)."""
     return [commented(f"p.add({e})", t, indent) for t, e in constraints]
 
 
 def constraint(formula: str, statement: str) -> str:
-    """A formulation constraint as the formulator prompt asks: ``formula # statement``."""
+    """A formulation constraint as the stages after the formulator read it: ``formula # statement``."""
     return f"{formula} # {statement}"
 
 

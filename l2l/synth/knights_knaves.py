@@ -9,6 +9,7 @@ each next person comments on the previous one.
 from __future__ import annotations
 
 import random
+import re
 
 from l2l.synth.base import (LETTERS, Family, PuzzleRecord, Z3Model, add_lines, commented, constraint, fitting_options, formulation, ident,
                             join_names, option_lines, option_texts, options_block, pick, program_text, reject, truth_value)
@@ -153,19 +154,20 @@ class KnightsKnaves(Family):
     def _web(self, rng, names, var, assign, used) -> PuzzleRecord:
         first = names[0]
         texts = [pick(rng, WEB_FACT[0:1] if assign[var[first]] else WEB_FACT[1:2], used, "fact", x=first)]
-        exprs = [var[first] if assign[var[first]] else f"Not({var[first]})"]
+        # in the statements' own words, as the speakers worked example writes them
+        exprs = [f"tells_truth({var[first]})" if assign[var[first]] else f"lies({var[first]})"]
         for prev, cur in zip(names, names[1:]):
             says_honest = assign[var[cur]] == assign[var[prev]]  # a truthful speaker reports correctly
             texts.append(pick(rng, WEB_SAY[says_honest], used, f"web{int(says_honest)}", x=cur, y=prev))
-            exprs.append(f"{var[cur]} == {var[prev]}" if says_honest else f"{var[cur]} == Not({var[prev]})")
+            exprs.append(f"{var[cur]} == tells_truth({var[prev]})" if says_honest else f"{var[cur]} == lies({var[prev]})")
         last = names[-1]
         ask = pick(rng, ["Does {x} tell the truth?", "Is {x} telling the truth?", "Question: does {x} tell the truth?"], used, "ask", x=last)
         options = option_lines(["Yes", "No"])
         answer = "A" if assign[var[last]] else "B"
         question = " ".join(texts) + "\n" + ask + "\n" + "\n".join(options)
-        m = Z3Model({v: "Bool" for v in var.values()})
+        m = Z3Model({v: "Bool" for v in var.values()})  # plain z3: the prelude's words spelled out
         for e in exprs:
-            m.add(e)
+            m.add(re.sub(r"tells_truth\((\w+)\)", r"\1", re.sub(r"lies\((\w+)\)", r"Not(\1)", e)))
         if m.count(list(var.values())) != 1:
             reject("web not unique")
         vocab = {"good": "truth-teller", "bad": "liar"}

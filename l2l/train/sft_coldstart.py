@@ -87,7 +87,7 @@ def sft_datasets(triples: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]
         f = Formulation.from_dict(json.loads(t["formulation"]))
         opts = _options(t)
         out["formulator"].append({"prompt": formulator_messages(t["question"], opts),
-                                  "completion": [{"role": "assistant", "content": f.to_json(indent=1)}]})
+                                  "completion": [{"role": "assistant", "content": f.as_written(indent=1)}]})
         code = f"```python\n{t['program'].strip()}\n```"
         out["generator"].append({"prompt": generator_messages(t["question"], f, opts),
                                  "completion": [{"role": "assistant", "content": code}]})

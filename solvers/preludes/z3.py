@@ -105,6 +105,24 @@ def between(x, start, end):
     return And(x >= hour(start), x < hour(end))
 
 
+def tells_truth(speaker):
+    """`lee == tells_truth(kim)` for "Lee says Kim tells the truth": the statement's own words.
+    Measured (BBH web_of_lies, 1.5B): writing "says Kim lies" as `== Not(kim)` and "says Kim
+    tells the truth" as `== kim`, a third of the formulation lines came out with the wrong
+    polarity, copied from the worked example's line at the same place."""
+    return speaker
+
+
+def lies(speaker):
+    """`ned == lies(lee)` for "Ned says Lee lies"; `lies(kim)` for "Kim lies"."""
+    return Not(speaker) if isinstance(speaker, BoolRef) else not speaker
+
+
+# the same words for knights (always truthful) and knaves (always lying), and common variants
+knight = knights = tells_the_truth = truthful = tells_truth
+knave = knaves = liar = lie = lies
+
+
 class Positions(list):
     """The position variables of `Puzzle.Order`: a list, also indexable by object name."""
 
@@ -140,8 +158,9 @@ class Property(dict):
         return self[individual]
 
 
-class Puzzle:
-    """A z3 model with uniqueness checking.
+class Puzzle(_Rules):
+    """A z3 model with uniqueness checking; facts and rules may also be given as text
+    (`p.add("a(x) -> b(x)", "a(sam)")`, solvers/preludes/z3_rules.py).
 
     p = Puzzle()
     x = p.Int("x", 1, 5)          # integer with bounds (inclusive)
@@ -194,7 +213,9 @@ class Puzzle:
         individuals = _names(individuals, "p.Pred()")
         for x in individuals:  # `cold(dave)` for `cold("dave")`: measured NameErrors on rule puzzles
             _define(x, x)
-        return Property(name, {x: self.Bool(f"{name}_{x}") for x in individuals})
+            self._rule_individual(x)
+        # the Bools that text facts and rules name too: p.add("red(bob)") is red("bob")
+        return Property(name, {x: self.Bool(f"{_rule_predicate(name)}_{_rule_individual(x)}") for x in individuals})
 
     def Order(self, objects, first=1):
         """Distinct integer positions first..first+n-1 for `objects` (a list, or a string of
@@ -251,6 +272,9 @@ class Puzzle:
 
     def add(self, *constraints):
         for c in constraints:
+            c = self._formula(c)
+            if c is None:
+                continue  # a rule about x: grounded when the model is checked
             if isinstance(c, (list, tuple)):
                 self.add(*c)
             elif isinstance(c, bool):
@@ -264,6 +288,7 @@ class Puzzle:
 
     # -- solving -----------------------------------------------------------------
     def _check(self, *extra):
+        self._ground()
         r = self.solver.check(*extra)
         if r == unknown:
             raise PuzzleError("z3 could not decide the constraints (unknown): simplify the model")
@@ -302,12 +327,14 @@ class Puzzle:
 
     def is_possible(self, cond):
         """True if `cond` holds in at least one solution (and there is at least one)."""
+        cond = self._claim(cond)
         if self._check() == unsat:
             raise PuzzleError("no solution: the constraints contradict each other; one constraint is wrong")
         return self._check(cond) == sat
 
     def is_certain(self, cond):
         """True if `cond` holds in every solution (and there is at least one)."""
+        cond = self._claim(cond)
         if self._check() == unsat:
             raise PuzzleError("no solution: the constraints contradict each other; one constraint is wrong")
         return self._check(Not(cond)) == unsat
@@ -315,6 +342,7 @@ class Puzzle:
     def truth(self, claim, three_valued=True):
         """'True' if the constraints entail `claim`, 'False' if they entail Not(claim),
         else 'Unknown' (or PuzzleError if three_valued=False: the premises decide nothing)."""
+        claim = self._claim(claim)
         if self._check() == unsat:
             raise PuzzleError("no solution: the premises contradict each other; one constraint is wrong")
         if self._check(Not(claim)) == unsat:
@@ -333,6 +361,7 @@ class Puzzle:
         "false"/"except" (the one that is NOT true in the unique solution, or in any of several /
         could be false).
         Prints nothing; returns the letter, or raises PuzzleError if zero or several fit."""
+        options = {k: self._claim(c) for k, c in options.items()}
         if self._check() == unsat:
             raise PuzzleError("no solution: the constraints contradict each other; one constraint is wrong")
         # What each solver-wide mode asks of an option's condition, over every solution.
@@ -370,6 +399,7 @@ class Puzzle:
 
     def optimize(self, objective, sense="max"):
         """Best value of `objective` (an Int/Real expression) under the constraints."""
+        self._ground()
         o = Optimize()
         o.add(self.solver.assertions())
         h = o.maximize(objective) if sense.startswith("max") else o.minimize(objective)
