@@ -149,7 +149,7 @@ class _Rules:
         if name not in individuals:
             individuals.append(name)
 
-    def _formula(self, c):
+    def _formula(self, c, rule=None):
         """A constraint as z3: text is read as a fact or rule (None for a rule about x, which
         is kept and grounded when the model is checked); anything else is returned as is.
         Text of several lines is one fact or rule per line (a list), "# ..." comments left out:
@@ -161,8 +161,7 @@ class _Rules:
         lines = [line for line in c.split("\n") if line.split("#", 1)[0].strip()]
         if len(lines) != 1:
             return [f for f in (self._formula(line) for line in lines) if f is not None]
-        c = lines[0]
-        rule = _RuleText(self, c)
+        rule = rule or _RuleText(self, lines[0])
         if rule.variables:
             self.__dict__.setdefault("_rules", []).append(rule)
             return None
@@ -170,9 +169,12 @@ class _Rules:
 
     def _claim(self, c):
         """A claim (p.truth, p.choose, ...) as z3; a claim about x is about nobody in particular."""
-        if isinstance(c, str) and _RuleText(self, c).variables:
+        if not isinstance(c, str):
+            return c
+        rule = _RuleText(self, c)  # parsed once
+        if rule.variables:
             raise PuzzleError(f"the claim {c!r} names no individual: write it about one, such as red(bob)")
-        return self._formula(c)
+        return self._formula(c, rule)
 
     def _ground(self):
         """Add each rule's instances over the named individuals that are not added yet."""
