@@ -162,6 +162,11 @@ def formula_first(constraint: str) -> str:
     return f"{formula.strip()} # {statement.strip()}"
 
 
+def as_written(formulation: dict[str, Any]) -> dict[str, Any]:
+    """A formulation dict as the formulator writes it: the same fields, constraints statement first."""
+    return {**formulation, "constraints": [statement_first(c) for c in formulation["constraints"]]}
+
+
 @dataclass
 class Formulation:
     """The formulator's structured reading of a problem (the five fields of the method).
@@ -195,9 +200,7 @@ class Formulation:
 
     def as_written(self, indent: int | None = 1) -> str:
         """The JSON the formulator writes for this formulation (constraints statement first)."""
-        d = self.to_dict()
-        d["constraints"] = [statement_first(c) for c in self.constraints]
-        return json.dumps(d, indent=indent, ensure_ascii=False)
+        return json.dumps(as_written(self.to_dict()), indent=indent, ensure_ascii=False)
 
     @classmethod
     def from_dict(cls, d: Any) -> "Formulation":

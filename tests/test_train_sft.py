@@ -65,4 +65,10 @@ def test_sft_rows_are_the_inference_prompts_with_the_gold_as_completion():
     assert g_row["prompt"] == generator_messages(rec.question, Formulation.from_dict(rec.formulation), rec.options)
     [f_done], [g_done] = f_row["completion"], g_row["completion"]
     assert f_done["role"] == "assistant" and json.loads(f_done["content"])["summary"] == rec.formulation["summary"]
+    # the completion is written as the prompt's worked example is (statement => formula) and reads
+    # back, through the parser inference uses, to the gold constraints
+    from l2l.parsing import parse_formulation
+
+    assert all(" => " in c and " # " not in c for c in json.loads(f_done["content"])["constraints"])
+    assert parse_formulation(f_done["content"]).constraints == rec.formulation["constraints"]
     assert g_done["role"] == "assistant" and rec.program.strip() in g_done["content"]

@@ -3,10 +3,10 @@
 The formulator writes one constraint per statement, each with the statement it comes from
 (held as "formula # statement", `l2l.types.formula_first`). Measured on LogicalDeduction (1.5B
 model, tune split): the commonest formulation error is a statement with no constraint, which
-leaves several solutions and cannot be repaired at the program stage, because the program follows the formulation. A statement is "covered"
-when some constraint's comment shares most of its words; statements that mention none of the
-formulation's variables (context, the question itself) or that list them all (the declaration
-"there are five birds: ...") need no constraint.
+leaves several solutions and cannot be repaired at the program stage, because the program
+follows the formulation. A statement is "covered" when some constraint's comment shares most of
+its words; statements that mention none of the formulation's variables (context, the question
+itself) or that list them all (the declaration "there are five birds: ...") need no constraint.
 """
 
 from __future__ import annotations

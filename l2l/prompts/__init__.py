@@ -17,7 +17,7 @@ from importlib import resources
 from string import Template
 from typing import Any
 
-from l2l.types import Formulation, statement_first
+from l2l.types import Formulation, as_written
 
 Message = dict[str, str]
 
@@ -128,18 +128,13 @@ def pick_example(question: str, options: list[str] | None, backend: str | None =
     return max(pool, key=score)  # max keeps the first of equals: file order breaks ties
 
 
-def _as_written(formulation: dict[str, Any]) -> dict[str, Any]:
-    """A worked example's formulation as the formulator is asked to write it (statement first)."""
-    return {**formulation, "constraints": [statement_first(c) for c in formulation["constraints"]]}
-
-
 def formulator_messages(question: str, options: list[str] | None = None) -> list[Message]:
     """Question -> chat asking for a JSON formulation (one worked example as a prior turn)."""
     ex = pick_example(question, options)
     return [
         {"role": "system", "content": template("formulator_system.txt").strip()},
         {"role": "user", "content": format_problem(ex["question"], ex["options"])},
-        {"role": "assistant", "content": json.dumps(_as_written(ex["formulation"]), indent=1, ensure_ascii=False)},
+        {"role": "assistant", "content": json.dumps(as_written(ex["formulation"]), indent=1, ensure_ascii=False)},
         {"role": "user", "content": format_problem(question, options)},
     ]
 
