@@ -26,8 +26,9 @@ if [[ "$extras" == *all* || "$extras" == *hf* || "$extras" == *train* ]]; then
   $PY -m pip install --quiet "torch==2.13.0"
 fi
 # llama.cpp's default build uses -march=native, which on CPUs with AMX (Sapphire Rapids and
-# later) compiles ggml's AMX matmul path; on these VMs that path segfaults in the first
-# decode. Build for the CPU's SIMD extensions explicitly instead, AMX left out.
+# later) compiles ggml's AMX matmul path; on these VMs that path dies with a general protection
+# fault at its first `ldtilecfg` (bench/results/llama_builds.md, 2026-12-02). Build for the CPU's
+# SIMD extensions explicitly instead (AVX-512 included where present), AMX left out.
 if [[ -z "${CMAKE_ARGS:-}" && "$(uname -m)" == x86_64 && -r /proc/cpuinfo ]]; then
   cpu_flags=" $(grep -m1 '^flags' /proc/cpuinfo | cut -d: -f2) "
   cmake_args="-DGGML_NATIVE=OFF"
