@@ -60,6 +60,37 @@ def test_seeds_make_samples_reproducible(llama_05b):
     assert c.text == a[1].text
 
 
+def _decode_sizes(monkeypatch) -> list[int]:
+    """Token counts of every llama_decode call from now on (sequential and parallel paths alike)."""
+    from llama_cpp import _internals
+
+    sizes: list[int] = []
+    original = _internals.LlamaContext.decode
+
+    def decode(self, batch):
+        sizes.append(int(batch.batch.n_tokens))
+        return original(self, batch)
+
+    monkeypatch.setattr(_internals.LlamaContext, "decode", decode)
+    return sizes
+
+
+@pytest.mark.parametrize("n", [1, 2])
+def test_the_last_prompt_token_is_decoded_alone(llama_05b, monkeypatch, n):
+    # The first draw's logits must come from a one-token decode on a cold prompt too, as they do on
+    # a warm one (llama-cpp-python then re-decodes only the last token): one-token and many-token
+    # batches can take different matmul kernels, and CI on an AVX-512 machine drew a different sample
+    # from a warm call than from a cold one with the same seed. A fresh text makes the prompt cold.
+    import uuid
+
+    sizes = _decode_sizes(monkeypatch)
+    outs = llama_05b.chat(ask(f"Count from 1 to 100 ({uuid.uuid4().hex})."), max_tokens=4, temperature=1.0, n=n, seed=5)
+    assert [c.completion_tokens for c in outs] == [4] * n
+    assert sizes[0] > 1 and sizes[1] == 1  # the prompt but its last token, then the last token alone
+    # then one decode per drawn token but the last, each holding all n sequences
+    assert sizes[2:] == [n] * 3, sizes
+
+
 def test_stop_strings(llama_05b):
     [c] = llama_05b.chat(ask("List three fruits, one per line, no numbering."), max_tokens=40, stop=["\n"])
     assert "\n" not in c.text and c.text.strip() and c.finish_reason == "stop"

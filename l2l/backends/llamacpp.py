@@ -90,8 +90,25 @@ class _DeadlineReached(Exception):
     pass
 
 
+def read_last_alone(tokens: list[int], read_head: Any, evaluate: Any) -> None:
+    """Read `tokens`: all but the last with `read_head`, then the last token in a decode of its own
+    with `evaluate` (see `_Deadline`)."""
+    if len(tokens) > 1:
+        read_head(tokens[:-1])
+    if tokens:
+        evaluate(tokens[-1:])
+
+
 class _Deadline:
-    """Ends a llama-cpp-python completion at a `time.monotonic()` deadline.
+    """Ends a llama-cpp-python completion at a `time.monotonic()` deadline (None: never), and
+    reads the prompt's last token on its own.
+
+    The last token alone: the logits of the first draw then come from a one-token decode whether
+    the prompt was read cold or found in the KV or prompt cache (llama-cpp-python decodes only the
+    last token again then). A one-token and a many-token batch can take different matmul kernels
+    (ggml's repacked weights have separate gemv and gemm paths, AVX-512 variants among them), so
+    without this a warm call could sample differently from a cold one with the same seed: CI saw
+    it on an AVX-512 machine (`test_seeds_make_samples_reproducible`). Costs one decode step.
 
     `create_chat_completion` takes no stopping criteria, and an exception raised in a logits
     processor is swallowed by ctypes, but `Llama.generate` calls `Llama.eval` from Python once
@@ -121,10 +138,11 @@ class _Deadline:
         self.pending: list[int] = []  # a sampled token not yet evaluated when the deadline hit
 
     def _late(self) -> bool:
-        return time.monotonic() >= self.deadline
+        return self.deadline is not None and time.monotonic() >= self.deadline
 
     def __enter__(self) -> "_Deadline":
-        original = type(self.llm).eval
+        self._shadowed = self.llm.__dict__.get("eval")  # an eval already set on the instance (a test's counter)
+        original = self.llm.eval
 
         def eval_until_deadline(tokens):
             tokens = list(tokens)
@@ -136,14 +154,20 @@ class _Deadline:
             if self._late():
                 self.pending = tokens
                 raise _DeadlineReached
-            return original(self.llm, tokens)
+            return original(tokens)
 
         self.llm.eval = eval_until_deadline
         return self
 
     def _read_prompt(self, original: Any, tokens: list[int]) -> None:
+        read_last_alone(tokens, lambda head: self._read_chunks(original, head), original)
+
+    def _read_chunks(self, original: Any, tokens: list[int]) -> None:
+        if self.deadline is None:
+            original(tokens)
+            return
         i, rate = 0, None  # prompt tokens per second, measured on this prompt
-        while True:
+        while i < len(tokens):
             left = self.deadline - time.monotonic()
             if left <= 0:
                 raise _DeadlineReached
@@ -151,16 +175,17 @@ class _Deadline:
             size = max(self.MIN_CHUNK, min(int(self.llm.n_batch), size))
             chunk = tokens[i:i + size]
             t = time.monotonic()
-            original(self.llm, chunk)
+            original(chunk)
             if chunk:
                 rate = len(chunk) / max(1e-3, time.monotonic() - t)
             i += len(chunk)
-            if i >= len(tokens):
-                return
 
     def __exit__(self, *exc: Any) -> bool:
-        with contextlib.suppress(AttributeError):
-            del self.llm.eval
+        if self._shadowed is not None:
+            self.llm.eval = self._shadowed
+        else:
+            with contextlib.suppress(AttributeError):
+                del self.llm.eval
         return False
 
     def partial(self, elapsed: float) -> Completion:
@@ -425,14 +450,12 @@ class LlamaCppBackend(ChatBackend):
 
     def _one_locked(self, kwargs: dict[str, Any], deadline: float | None) -> Completion:
         t0 = time.perf_counter()
-        if deadline is not None:
-            guard = _Deadline(self.llm, deadline)
-            try:
-                with guard:
-                    return self._complete(kwargs, t0)
-            except _DeadlineReached:
-                return guard.partial(time.perf_counter() - t0)
-        return self._complete(kwargs, t0)
+        guard = _Deadline(self.llm, deadline)  # with no deadline it only reads the last prompt token alone
+        try:
+            with guard:
+                return self._complete(kwargs, t0)
+        except _DeadlineReached:
+            return guard.partial(time.perf_counter() - t0)
 
     def _complete(self, kwargs: dict[str, Any], t0: float) -> Completion:
         try:

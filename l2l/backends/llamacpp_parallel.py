@@ -274,7 +274,8 @@ def _read_shared(llm: Any, tokens: list[int], need_logits: bool, deadline: float
     """Put `tokens` in sequence 0 as `create_completion` would: a cached state with a longer common
     prefix is loaded, the common prefix with what the context holds is kept, the rest is read (in
     chunks that stop at the deadline: raises _DeadlineReached). Returns the logits after the last
-    token when `need_logits` (a live decode, never a restored state's), and how many tokens were read."""
+    token when `need_logits` (a live decode of that token alone, never a restored state's, so a cold
+    and a warm read give the same logits), and how many tokens were read."""
     import llama_cpp
 
     from l2l.backends.llamacpp import _Deadline
@@ -296,11 +297,8 @@ def _read_shared(llm: Any, tokens: list[int], need_logits: bool, deadline: float
         llm._ctx.kv_cache_clear()
     rest = tokens[llm.n_tokens:]
     if rest:
-        if deadline is None:
+        with _Deadline(llm, deadline):  # reads the last token alone, as a sequential call does
             llm.eval(rest)
-        else:
-            with _Deadline(llm, deadline):
-                llm.eval(rest)
     llm._requires_eval = True  # the next sequential call decodes its last prompt token again
     if not need_logits:
         return None, len(rest)
