@@ -90,15 +90,6 @@ class _DeadlineReached(Exception):
     pass
 
 
-def read_last_alone(tokens: list[int], read_head: Any, evaluate: Any) -> None:
-    """Read `tokens`: all but the last with `read_head`, then the last token in a decode of its own
-    with `evaluate` (see `_Deadline`)."""
-    if len(tokens) > 1:
-        read_head(tokens[:-1])
-    if tokens:
-        evaluate(tokens[-1:])
-
-
 class _Deadline:
     """Ends a llama-cpp-python completion at a `time.monotonic()` deadline (None: never), and
     reads the prompt's last token on its own.
@@ -142,7 +133,10 @@ class _Deadline:
 
     def __enter__(self) -> "_Deadline":
         self._shadowed = self.llm.__dict__.get("eval")  # an eval already set on the instance (a test's counter)
-        original = self.llm.eval
+        original = getattr(self.llm, "eval", None)
+        if original is None:  # a stand-in model without eval (tests): nothing to read or cut
+            self._shadowed = False
+            return self
 
         def eval_until_deadline(tokens):
             tokens = list(tokens)
@@ -160,7 +154,11 @@ class _Deadline:
         return self
 
     def _read_prompt(self, original: Any, tokens: list[int]) -> None:
-        read_last_alone(tokens, lambda head: self._read_chunks(original, head), original)
+        if len(tokens) > 1:
+            self._read_chunks(original, tokens[:-1])
+        if self._late():  # a deadline already past reads nothing more
+            raise _DeadlineReached
+        original(tokens[-1:])  # the last token alone (see the class docstring)
 
     def _read_chunks(self, original: Any, tokens: list[int]) -> None:
         if self.deadline is None:
@@ -181,6 +179,8 @@ class _Deadline:
             i += len(chunk)
 
     def __exit__(self, *exc: Any) -> bool:
+        if self._shadowed is False:
+            return False
         if self._shadowed is not None:
             self.llm.eval = self._shadowed
         else:
