@@ -120,3 +120,52 @@ def test_the_logic_worked_example_runs_to_its_answer():
     r = run(ex["program"])
     assert r.status == "ok", r.error
     assert r.answer == ex["answer"]
+
+
+# ProofWriter sentences as the 1.5B formulates them (logiclm ProofWriter items, report split, seen in
+# the predictions of bench/results/eval): "The tiger is blue." as a rule about the tiger's kind.
+TIGER = [
+    "The tiger is blue. => tiger(x) -> blue(x)",
+    "The tiger sees the mouse. => tiger(x) and mouse(y) -> sees(x, y)",
+    "If something sees the mouse then it is red. => sees(x, mouse) -> red(x)",
+    "The bald eagle is kind. => bald eagle(x) -> kind(x)",
+    "The lion needs the dog. => lion(x) and dog(y) -> needs(lion(x), dog(y))",
+    "If someone needs the dog then they are round. => needs(x, dog) -> round(x)",
+]
+
+
+@pytest.mark.parametrize("claim, expected", [
+    ("blue(tiger)", "True"),            # tiger(x) holds of the tiger alone: the tiger is blue
+    ("red(tiger)", "True"),             # it sees the mouse, so it is red
+    ("red(mouse)", "Unknown"),          # nothing says the mouse sees the mouse
+    ("kind(bald_eagle)", "True"),       # a predicate of two words, one individual
+    ("round(lion)", "True"),            # needs(lion(x), dog(y)) names the lion and the dog
+    ("blue(mouse)", "Unknown"),         # the rule is about the tiger, not about everyone
+])
+def test_an_individuals_name_used_as_a_kind_means_that_individual(claim, expected):
+    r = run(program(TIGER, claim))
+    assert r.status == "ok", r.error
+    assert r.answer == expected
+
+
+def test_a_name_that_something_asserts_stays_a_property():
+    # "lion" is concluded of the cat, so lion(x) is a property here, not "x is the lion"
+    lines = ["cat(x) -> lion(x)", "lion(x) -> fierce(x)", "cat(tom)", "big(lion)"]
+    assert run(program(lines, "fierce(tom)")).answer == "True"
+    assert run(program(lines, "fierce(lion)")).answer == "Unknown"  # as a property, lion(lion) is not given
+    # and a kind that names no individual keeps its old reading (ProntoQA): nobody is a zumpus
+    assert run(program(["zumpus(x) -> dull(x)", "bright(fae)"], "dull(fae)")).answer == "Unknown"
+
+
+def test_and_or_not_before_a_predicate_stay_words():
+    lines = ["red(bob)", "red(x) and not big(x) -> nice(x)", "not big(bob)"]
+    assert run(program(lines, "nice(bob)")).answer == "True"
+
+
+def test_a_fact_written_as_implying_true_is_the_fact():
+    # "Bob is nice. => nice(bob) -> true", as 1.5B programs write ProofWriter facts
+    lines = ["Dave is nice. => nice(dave) -> true", "All nice things are big. => nice(x) -> big(x)",
+             "The dog is not kind. => kind(dog) -> false", "Anyone who is young is true. => young(x) -> true"]
+    assert run(program(lines, "big(dave)")).answer == "True"
+    assert run(program(lines, "kind(dog)")).answer == "False"   # A -> false is not A, as written
+    assert run(program(lines, "young(dave)")).answer == "Unknown"  # with x it stays a rule that says nothing
