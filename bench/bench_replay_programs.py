@@ -42,13 +42,13 @@ def read_records(spec: str) -> list[dict[str, Any]]:
 
 
 def replay(records: list[dict[str, Any]]) -> list[Any]:
+    from bench.bench_program_fixes import _backend  # the record's solver backend, as that replay reads it
     from l2l.config import SolveConfig
     from l2l.pipeline.execute import ExecLimits, run_programs
-    from l2l.types import Formulation, Program
+    from l2l.types import Program
 
     limits = ExecLimits.from_config(SolveConfig())  # what `l2l solve` and `l2l eval` run programs with
-    programs = [Program(Formulation.from_dict(r["formulation"]).backend if r.get("formulation") else "z3", r["program"])
-                for r in records]
+    programs = [Program(_backend(r), r["program"]) for r in records]
     return run_programs(programs, limits)
 
 

@@ -127,16 +127,17 @@ class _Deadline:
         self.prompt_len: int | None = None  # the whole prompt, including a prefix already cached
         self.prompt_read = False
         self.pending: list[int] = []  # a sampled token not yet evaluated when the deadline hit
+        self.wrapped = False  # whether `eval` is shadowed on the instance (undone on exit)
+        self.saved_eval: Any = None  # an eval already set on the instance (a test's counter), restored on exit
 
     def _late(self) -> bool:
         return self.deadline is not None and time.monotonic() >= self.deadline
 
     def __enter__(self) -> "_Deadline":
-        self._shadowed = self.llm.__dict__.get("eval")  # an eval already set on the instance (a test's counter)
         original = getattr(self.llm, "eval", None)
         if original is None:  # a stand-in model without eval (tests): nothing to read or cut
-            self._shadowed = False
             return self
+        self.saved_eval = self.llm.__dict__.get("eval")
 
         def eval_until_deadline(tokens):
             tokens = list(tokens)
@@ -151,6 +152,7 @@ class _Deadline:
             return original(tokens)
 
         self.llm.eval = eval_until_deadline
+        self.wrapped = True
         return self
 
     def _read_prompt(self, original: Any, tokens: list[int]) -> None:
@@ -179,10 +181,10 @@ class _Deadline:
             i += len(chunk)
 
     def __exit__(self, *exc: Any) -> bool:
-        if self._shadowed is False:
+        if not self.wrapped:
             return False
-        if self._shadowed is not None:
-            self.llm.eval = self._shadowed
+        if self.saved_eval is not None:
+            self.llm.eval = self.saved_eval
         else:
             with contextlib.suppress(AttributeError):
                 del self.llm.eval

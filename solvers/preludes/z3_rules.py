@@ -39,7 +39,7 @@ _SENTENCE_WORDS = frozenset({"is", "are", "a", "an", "every", "all", "each", "so
 
 def _join_multiword_predicates(body):
     """`bald eagle(x)` -> `bald_eagle(x)`: a name of two words before "(" is one predicate
-    (measured: 2 of 30 ProofWriter formulations of the 1.5B wrote "bald eagle(x) -> kind(x)");
+    (seen: 3 of 30 ProofWriter programs of the 1.5B failed to parse on "bald eagle(x) -> ...");
     and/or/not before it stay words."""
     def join(m):
         words = m.group(1).split()
@@ -95,8 +95,9 @@ class _RuleText:
             self._check(puzzle, side)
         if self.kind == "implies" and _truth_constant(self.sides[1]) is True and not self.variables:
             # "Bob is nice. => nice(bob) -> true": a line that would assert nothing was meant as the
-            # fact (measured: 14 of 30 ProofWriter programs of the 1.5B wrote facts so; read as
-            # written they decided nothing, and "Unknown" came out where the gold is True or False)
+            # fact (seen: 13 of 30 ProofWriter programs of the 1.5B had `-> true` lines, 8 of them
+            # about named individuals; read as written they asserted nothing; replaying the 30 with
+            # it, 5 wrong "Unknown"s became the gold answer: bench/results/rule_readings.md)
             self.kind, self.sides = "fact", self.sides[:1]
         # what this line asserts: a fact's predicates, a rule's conclusion (both sides of <->)
         asserting = [] if claim else self.sides if self.kind in ("fact", "iff") else self.sides[1:]
@@ -116,16 +117,9 @@ class _RuleText:
             for a in node.args:
                 self._check(puzzle, a)
         elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and not node.keywords:
-            args = []
-            for a in node.args:
-                if isinstance(a, ast.Name):
-                    args.append(a.id)
-                elif isinstance(a, ast.Constant) and isinstance(a.value, str):
-                    args.append(a.value)
-                elif _named_by_kind(a):
-                    args.append(a.func.id)  # `needs(lion(x), dog(y))`: "lion(x)" in an argument names the lion
-                else:
-                    raise PuzzleError(f"{self.text!r}: the arguments of {node.func.id}(...) are names, such as x or bob")
+            args = [_argument_name(a) for a in node.args]
+            if None in args:
+                raise PuzzleError(f"{self.text!r}: the arguments of {node.func.id}(...) are names, such as x or bob")
             puzzle._rule_arity(node.func.id, len(args), self.text)
             for a in args:
                 if a in _RULE_VARIABLES:
@@ -153,13 +147,13 @@ class _RuleText:
             return _RULE_CONNECTIVES[node.func.id](*[self._z3(a, binding) for a in node.args])
         if isinstance(node, ast.Call):
             args = [binding[a.id] if isinstance(a, ast.Name) and a.id in _RULE_VARIABLES
-                    else _rule_individual(a.func.id) if _named_by_kind(a)
-                    else _rule_individual(a.id if isinstance(a, ast.Name) else a.value) for a in node.args]
+                    else _rule_individual(_argument_name(a)) for a in node.args]
             if len(args) == 1 and self.puzzle._identity(node.func.id):
                 return BoolVal(args[0] == _rule_individual(node.func.id))
             return Bool("_".join([_rule_predicate(node.func.id)] + args))
-        if _truth_constant(node) is not None:
-            return BoolVal(_truth_constant(node))
+        constant = _truth_constant(node)
+        if constant is not None:
+            return BoolVal(constant)
         if isinstance(node, ast.Name):
             return Bool(_rule_predicate(node.id))
         return BoolVal(node.value)
@@ -184,12 +178,20 @@ def _truth_constant(node):
     return None
 
 
-def _named_by_kind(node):
-    """`lion(x)` as an argument: one name applied to one variable or name."""
+def _argument_name(node):
+    """The name an argument of a predicate gives (a variable or an individual), else None: `bob`,
+    `"the cat"`, or `lion(x)`, one name applied to one name, which names the lion
+    (`needs(lion(x), dog(y))`, as 1.5B formulations write "The lion needs the dog.")."""
     import ast
 
-    return (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and len(node.args) == 1
-            and not node.keywords and isinstance(node.args[0], ast.Name) and node.func.id not in _RULE_CONNECTIVES)
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and len(node.args) == 1
+            and not node.keywords and isinstance(node.args[0], ast.Name) and node.func.id not in _RULE_CONNECTIVES):
+        return node.func.id
+    return None
 
 
 class _Rules:
@@ -211,9 +213,10 @@ class _Rules:
     def _identity(self, name):
         """Whether `name(x)` means "x is the individual `name`": a name of an individual (in an
         argument or a claim) used as a property that no fact or conclusion asserts. "The tiger is
-        blue." written `tiger(x) -> blue(x)` then says what it means (measured: in 7 of 30 ProofWriter
-        items the 1.5B wrote most facts so, and read as kinds nothing is one of, they decided nothing:
-        "Unknown" where the gold is True or False); a kind such as lorpus(x) is no individual's name."""
+        blue." written `tiger(x) -> blue(x)` (as 1.5B ProofWriter programs often write facts) then says
+        what it means, where read as a kind nothing is one of it decided nothing. Replaying the 30
+        stored ProofWriter programs with this reading (and the argument and two-word ones) but not
+        the `-> true` one gave no more right answers; a kind such as lorpus(x) is no individual's name."""
         return (_rule_individual(name) in self.__dict__.get("_rule_individuals", ())
                 and _rule_predicate(name) not in self.__dict__.get("_rule_asserted_names", ()))
 
