@@ -4,6 +4,7 @@ language model loaded.
 
     nice python3 bench/bench_replay_programs.py bench/results/eval/qwen2.5-coder-1.5b/*/l2l/predictions.jsonl.gz
     nice python3 bench/bench_replay_programs.py 0290c37:bench/results/eval/qwen2.5-coder-1.5b/logiclm_proofwriter/l2l/predictions.jsonl.gz
+    nice python3 bench/bench_replay_programs.py --fix-programs on bench/results/eval/qwen2.5-coder-1.5b/*/l2l/predictions.jsonl.gz
 
 An argument `REV:PATH` reads the file as it was at git revision REV. Programs run through the
 evaluation's own path (`l2l.pipeline.execute.run_programs`, the default `SolveConfig`'s time and
@@ -16,6 +17,7 @@ right as stored, right replayed, and how many changed each way.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import gzip
 import io
 import json
@@ -41,13 +43,15 @@ def read_records(spec: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in io.StringIO(data.decode("utf-8")) if line.strip()]
 
 
-def replay(records: list[dict[str, Any]]) -> list[Any]:
+def replay(records: list[dict[str, Any]], fix_programs: bool | None = None) -> list[Any]:
     from bench.bench_program_fixes import _backend  # the record's solver backend, as that replay reads it
     from l2l.config import SolveConfig
     from l2l.pipeline.execute import ExecLimits, run_programs
     from l2l.types import Program
 
     limits = ExecLimits.from_config(SolveConfig())  # what `l2l solve` and `l2l eval` run programs with
+    if fix_programs is not None:  # the pipeline.fix_programs setting, for an A/B without a model
+        limits = dataclasses.replace(limits, fix_programs=fix_programs)
     programs = [Program(_backend(r), r["program"]) for r in records]
     return run_programs(programs, limits)
 
@@ -56,6 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("files", nargs="+", help="predictions files, or REV:PATH")
     ap.add_argument("--show", action="store_true", help="print every item whose verdict changed")
+    ap.add_argument("--fix-programs", choices=("on", "off"), default=None,
+                    help="replay with pipeline.fix_programs on or off (default: the pipeline's default)")
     args = ap.parse_args(argv)
     from l2l.data import is_correct
 
@@ -63,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     print("| --- | ---: | ---: | ---: | ---: | ---: | --- |")
     for spec in args.files:
         records = [r for r in read_records(spec) if r.get("program")]
-        results = replay(records)
+        results = replay(records, None if args.fix_programs is None else args.fix_programs == "on")
         gained = lost = now = 0
         statuses: Counter = Counter()
         for r, res in zip(records, results):

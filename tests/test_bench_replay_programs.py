@@ -43,3 +43,17 @@ def test_a_revision_and_path_read_the_file_as_committed():
     path = "bench/results/eval/qwen2.5-coder-1.5b/bbh_web_of_lies/cot/predictions.jsonl.gz"
     records = bench.read_records(f"{head.stdout.strip()}:{path}")
     assert len(records) == 50 and all("gold" in r for r in records)
+
+
+def test_fix_programs_on_replays_with_the_deterministic_fixes(tmp_path, capsys):
+    # the text block the 1.5B opened with three quotes and closed as a list (program_fixes.close_text_block)
+    drifted = 'p = Puzzle()\np.add("""\nDave is nice. => nice(dave) -> true\n"All nice things are big. => nice(x) -> big(x)"\n])\nanswer(p.truth("big(dave)"))\n'
+    path = tmp_path / "predictions.jsonl.gz"
+    with gzip.open(path, "wt") as f:
+        f.write(json.dumps(record(0, drifted, "A", False)) + "\n")
+    rows = {}
+    for setting in ("off", "on"):
+        assert bench.main(["--fix-programs", setting, str(path)]) == 0
+        rows[setting] = [c.strip() for c in capsys.readouterr().out.strip().splitlines()[-1].strip("|").split("|")]
+    assert rows["off"][3] == "0" and "'syntax_error': 1" in rows["off"][6]
+    assert rows["on"][3:5] == ["1", "1"] and "'ok': 1" in rows["on"][6]

@@ -128,6 +128,44 @@ answer(p.truth(tumpus("sam")))  # Sam is a tumpus.
     assert not certified(r)  # an answer that needed a fix is never paid in training
 
 
+# As the 1.5B wrote a ProofWriter report program (ProofWriter_AttNeg-OWA-D5-1233_Q11, 2026-12-02,
+# shortened): the rules prelude's text block opened with three quotes, the first rules bare, then the
+# list form halfway ('"...",' lines) and `])` at the end.
+DRIFTED_BLOCK = '''p = Puzzle()
+p.add("""
+Anne is smart. => smart(anne)
+Gary is kind. => kind(gary)
+If someone is smart then they are furry. => smart(x) -> furry(x)",
+"If someone is furry then they are quiet. => furry(x) -> quiet(x)",
+  "All quiet people are young. => quiet(x) -> young(x)"
+])
+# Anne is young.
+answer(p.truth("young(anne)"))
+'''
+
+
+def test_a_text_block_that_drifted_into_a_list_is_one_text_block_again():
+    before = run(DRIFTED_BLOCK, OFF)
+    assert before.status == "syntax_error" and "unterminated triple-quoted" in before.error
+    r = run(DRIFTED_BLOCK)
+    assert (r.status, r.answer) == ("ok", "True"), r.error
+    assert r.fixes == ["close_text_block"]
+    assert 'If someone is furry then they are quiet. => furry(x) -> quiet(x)\n' in r.fixed_code
+    assert r.fixed_code.rstrip().endswith('""")\n# Anne is young.\nanswer(p.truth("young(anne)"))')
+
+
+@pytest.mark.parametrize("code", [
+    # a text block never closed at all: nothing says where it was meant to end
+    'p = Puzzle()\np.add("""\nAnne is smart. => smart(anne)\nanswer(p.truth("smart(anne)"))\n',
+    # text after the opening quotes (a docstring-like line): not the shape this fix knows
+    'p = Puzzle()\np.add("""Anne is smart. => smart(anne)",\n"Bob is kind. => kind(bob)"\n])\n',
+])
+def test_other_unterminated_strings_are_left_to_the_model(code):
+    before = run(code, OFF)
+    assert before.status == "syntax_error"
+    assert fix_program(code, "z3", before) is None
+
+
 @pytest.mark.parametrize("code", [
     # a multi-line call the model meant: its continuation is indented deeper
     'x = max(\n    1,\n    2)\nanswer(x\n',

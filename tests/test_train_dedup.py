@@ -26,6 +26,34 @@ def test_held_out_covers_every_report_split_and_bbh_task(held_out):
     assert {"bbh:logical_deduction_five_objects", "bbh:web_of_lies", "bbh:temporal_sequences"} <= set(names)
 
 
+def test_every_bbh_task_file_is_held_out(held_out):
+    # ruin_names' example 81 has a target no option letter matches ("rita, sue and bob poo"): reading
+    # it with golds failed and the whole task was released for training (seen in the 1.5B recipe's log)
+    from l2l.data.registry import benchmarks_root
+
+    _, names = held_out
+    files = sorted((benchmarks_root() / "bbh").glob("*.json"))
+    assert files, "the BBH task files are not on this machine"
+    assert {f"bbh:{f.stem}" for f in files} <= set(names)
+
+
+def test_a_task_file_with_an_unreadable_gold_still_holds_out_its_puzzles(tmp_path):
+    import json
+
+    from l2l.data import load_dataset
+    from l2l.data.bbh import bbh_puzzles
+    from l2l.errors import InputError
+
+    path = tmp_path / "edits.json"
+    path.write_text(json.dumps({"examples": [
+        {"input": "Which edit is funny: 'star wars'?\nOptions:\n(A) star wars\n(B) stap wars", "target": "(B)"},
+        {"input": "Which edit is funny: 'rita, sue'?\nOptions:\n(A) rita\n(B) sue poo", "target": "rita, sue poo"},
+    ]}))
+    with pytest.raises(InputError, match="not one of the option letters"):
+        load_dataset(str(path))  # evaluation still refuses the broken gold, with the record named
+    assert bbh_puzzles(path) == ["Which edit is funny: 'star wars'?", "Which edit is funny: 'rita, sue'?"]
+
+
 def test_logicaldeduction_training_rows_share_no_puzzle_with_evaluation(held_out):
     # Logic-LM LogicalDeduction train, the default training data on e632353, through the composed
     # config: then nothing filtered it and most of the dev puzzles were trained on.

@@ -33,6 +33,19 @@ def load_bbh(path: str | Path, dataset: str | None = None) -> list[Example]:
     return out
 
 
+def bbh_puzzles(path: str | Path) -> list[str]:
+    """The puzzle text (the input before its options block) of every example in a BBH task file,
+    gold or not: what deduplication holds out. Unlike `load_bbh` it does not read the targets, so a
+    file with one unreadable gold record (ruin_names' example 81 has a target that no option letter
+    matches) still holds out all of its puzzles."""
+    path = Path(path)
+    data = read_json(path)
+    if not isinstance(data, dict) or not isinstance(data.get("examples"), list):
+        raise InputError(f"{path}: a BBH task file is an object with an 'examples' list")
+    return [_OPTIONS_HEADER.split(str(r["input"]), maxsplit=1)[0].strip()
+            for r in data["examples"] if isinstance(r, dict) and "input" in r]
+
+
 def _example(text: str, target: str, i: int, task: str, dataset: str, path: Path) -> Example:
     where = f"{path} example {i}"
     meta: dict = {"task": task, "source": str(path), "target": target}

@@ -77,6 +77,7 @@ def held_out_texts() -> tuple[list[str], list[str]]:
     """Puzzle texts of every report split and every BBH task file; returns (texts, set names).
     A set whose files are missing on this machine is skipped with a warning."""
     from l2l.data import load_dataset
+    from l2l.data.bbh import bbh_puzzles
     from l2l.data.registry import benchmarks_root, read_registry
 
     texts: list[str] = []
@@ -93,12 +94,12 @@ def held_out_texts() -> tuple[list[str], list[str]]:
         names.append(f"{spec.name}:{spec.report_split}")
     bbh = benchmarks_root() / "bbh"
     for path in sorted(bbh.glob("*.json")) if bbh.is_dir() else []:
-        try:
-            examples = load_dataset(str(path))
+        try:  # puzzles only: a task file's unreadable gold record must not release its puzzles
+            puzzles = bbh_puzzles(path)
         except Exception as exc:  # noqa: BLE001
             log.warning("dedup: cannot load %s (%s); not held out", path, exc)
             continue
-        texts += [e.meta.get("puzzle") or e.question for e in examples]
+        texts += puzzles
         names.append(f"bbh:{path.stem}")
     return texts, names
 
