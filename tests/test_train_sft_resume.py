@@ -96,3 +96,31 @@ def test_sft_killed_mid_generator_phase_resumes_from_its_last_checkpoint(tiny_qw
     assert {h["learning_rate"] for h in logged if "learning_rate" in h} == {3e-4}
     saved = torch.load(out / "checkpoints" / "round-0000" / "optim-generator.pt", weights_only=True)
     assert saved["param_groups"][0]["lr"] == pytest.approx(1e-5)
+
+
+@pytest.mark.slow
+def test_a_roles_own_block_sets_its_micro_batch(tiny_qwen2_dir, tmp_path, monkeypatch):
+    # the 1.5B's generator rows were OOM-killed three at a time in bf16 while its formulator rows fit:
+    # `+sft.generator.batch_size=2` shrinks the generator's micro-batch only
+    from trl import SFTTrainer
+
+    from l2l.train import sft_coldstart
+
+    real_step = SFTTrainer.training_step
+    seen: list[tuple[str, int, int]] = []
+
+    def spying_step(self, model, inputs, *a, **k):
+        role = model.active_adapter if isinstance(model.active_adapter, str) else model.active_adapters[0]
+        seen.append((role, int(self.args.per_device_train_batch_size), int(inputs["input_ids"].shape[0])))
+        return real_step(self, model, inputs, *a, **k)
+
+    monkeypatch.setattr(SFTTrainer, "training_step", spying_step)
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        cfg = compose("train", overrides=[
+            "+experiment=sft_coldstart", f"out_dir={tmp_path / 'run'}", f"model.name_or_path={tiny_qwen2_dir}",
+            "model.build_tiny=false", "sft.samples_per_question=0", "sft.steps=1", "sft.batch_size=1",
+            "+sft.generator.batch_size=2", "sft.shared_prefix=false", "sft.max_length=3072",
+            "loop.limit=8", "loop.val_size=2", "loop.validate_before=false", "loop.validate_every=0",
+        ])
+    sft_coldstart.run(cfg)
+    assert seen == [("formulator", 1, 1), ("generator", 2, 2)]

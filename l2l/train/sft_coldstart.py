@@ -119,7 +119,9 @@ def sft_phase(run: BilevelRun, role: str, rows: list[dict[str, Any]]) -> dict[st
     args = SFTConfig(
         output_dir=out,
         max_steps=steps,
-        per_device_train_batch_size=int(s.batch_size),
+        # a role's own block may set its micro-batch too: the 1.5B's generator rows (three of ~1,900 tokens)
+        # peaked past 24 GiB in bf16 and were OOM-killed, where its formulator rows fit three at a time
+        per_device_train_batch_size=int((s.get(role) or {}).get("batch_size", s.batch_size)),
         gradient_accumulation_steps=int(s.get("gradient_accumulation_steps", 1)),
         learning_rate=float(s.learning_rate),
         lr_scheduler_type="constant",
