@@ -34,6 +34,18 @@ CASES = [
      "runtime_error", "several solutions"),
     # sympy: a determined system still answers
     ("sympy determined", "sympy", "x, y = symbols('x y')\nanswer(solve_one([Eq(x + y, 3), Eq(x - y, 1)], [x, y])[x])", "ok", "2"),
+    # sympy: positivity beside the equations, as the helper's own error advises and as the 1.5B writes
+    # arithmetic programs (held-out synthetic, 2026-12-02): sympy.solve used to raise "can only solve for
+    # one symbol at a time" (separate inequalities) or "'And' object has no attribute 'as_independent'"
+    ("sympy conditions beside equations", "sympy", "s, c = symbols('s c')\nanswer(solve_one([Eq(s + c, 43), Eq(7 * s + 10 * c, 361), s > 0, c > 0], [s, c])[c])", "ok", "20"),
+    ("sympy conditions in And", "sympy", "s, c = symbols('s c')\nanswer(solve_one([Eq(s + c, 43), Eq(7 * s + 10 * c, 361), And(s > 0, c > 0)], [s, c])[c])", "ok", "20"),
+    # a condition picks the one solution of several
+    ("sympy condition picks a root", "sympy", "x = symbols('x')\nanswer(solve_one([Eq(x**2, 4), x > 0], [x])[x])", "ok", "2"),
+    # ... and a condition no solution meets is "no solution", not a silent pick
+    ("sympy condition excludes all", "sympy", "x = symbols('x')\nanswer(solve_one([Eq(x**2, 4), x > 5], [x])[x])",
+     "runtime_error", "no solution satisfies the conditions"),
+    # conditions alone are not a system to solve
+    ("sympy only conditions", "sympy", "x = symbols('x')\nanswer(solve_one([x > 0], [x])[x])", "runtime_error", "needs at least one equation"),
     # python-constraint: several solutions are an error
     ("constraint several", "constraint", "p = Problem()\np.addVariables(['a', 'b'], [1, 2])\nanswer(solve_unique(p)['a'])",
      "runtime_error", "several solutions"),

@@ -41,9 +41,21 @@ def solve_one(equations, unknowns):
         equations = [equations]
     if not isinstance(unknowns, (list, tuple)):
         unknowns = [unknowns]
+    # Conditions (x > 0, Ne(x, y), And(...) of them) are not equations: sympy.solve cannot take them
+    # beside several unknowns ("can only solve for one symbol at a time"), and this helper's own advice
+    # is to add positivity. The equations are solved alone and the conditions keep the solutions that
+    # satisfy them.
+    conditions = [e for e in equations if _is_condition(e)]
+    equations = [e for e in equations if not _is_condition(e)]
+    if not equations:
+        raise PuzzleError("solve_one needs at least one equation (Eq(lhs, rhs)); it got only conditions such as x > 0")
     sols = sympy.solve(list(equations), list(unknowns), dict=True)
     if not sols:
         raise PuzzleError("no solution: the equations contradict each other; one equation is wrong")
+    if conditions:
+        sols = [sol for sol in sols if all(_holds(c, sol) for c in conditions)]
+        if not sols:
+            raise PuzzleError("no solution satisfies the conditions (inequalities) given with the equations")
     if len(sols) > 1:
         raise PuzzleError(f"several solutions: {sols}; add the missing condition (e.g. positivity) or pick one explicitly")
     sol = sols[0]
@@ -55,6 +67,23 @@ def solve_one(equations, unknowns):
     if free:
         raise PuzzleError(f"several solutions: {sol} leaves {', '.join(map(str, free))} free; an equation is missing")
     return sol
+
+
+def _is_condition(e):
+    """True for what is a condition rather than an equation: an inequality, Ne, a boolean
+    combination of them, or a plain True/False."""
+    if isinstance(e, bool) or isinstance(e, sympy.logic.boolalg.BooleanAtom):
+        return True
+    if isinstance(e, sympy.Eq):
+        return False
+    return isinstance(e, (sympy.core.relational.Relational, sympy.logic.boolalg.BooleanFunction))
+
+
+def _holds(condition, sol):
+    """Whether `condition` is true at the solution `sol`; one that the solution leaves undecided (it
+    still holds an unknown) is kept, so the free-unknown check below reports it."""
+    value = sympy.sympify(condition).subs(sol) if not isinstance(condition, bool) else condition
+    return value not in (False, sympy.false)
 
 
 # The solver record (solvers/preludes/_record.py): solve_one reports its verdict, answer its text.
