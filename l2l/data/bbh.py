@@ -22,11 +22,8 @@ def load_bbh(path: str | Path, dataset: str | None = None) -> list[Example]:
     path = Path(path)
     task = path.stem
     dataset = dataset or f"bbh_{task}"
-    data = read_json(path)
-    if not isinstance(data, dict) or not isinstance(data.get("examples"), list):
-        raise InputError(f"{path}: a BBH task file is an object with an 'examples' list")
     out = []
-    for i, r in enumerate(data["examples"]):
+    for i, r in enumerate(_task_examples(path)):
         if not isinstance(r, dict) or "input" not in r or "target" not in r:
             raise InputError(f"{path} example {i}: expected an object with 'input' and 'target'")
         out.append(_example(str(r["input"]), str(r["target"]), i, task, dataset, path))
@@ -38,12 +35,20 @@ def bbh_puzzles(path: str | Path) -> list[str]:
     gold or not: what deduplication holds out. Unlike `load_bbh` it does not read the targets, so a
     file with one unreadable gold record (ruin_names' example 81 has a target that no option letter
     matches) still holds out all of its puzzles."""
-    path = Path(path)
+    return [_puzzle(str(r["input"])) for r in _task_examples(Path(path)) if isinstance(r, dict) and "input" in r]
+
+
+def _task_examples(path: Path) -> list:
+    """The `examples` list of a BBH task file (what `load_bbh` and `bbh_puzzles` both read)."""
     data = read_json(path)
     if not isinstance(data, dict) or not isinstance(data.get("examples"), list):
         raise InputError(f"{path}: a BBH task file is an object with an 'examples' list")
-    return [_OPTIONS_HEADER.split(str(r["input"]), maxsplit=1)[0].strip()
-            for r in data["examples"] if isinstance(r, dict) and "input" in r]
+    return data["examples"]
+
+
+def _puzzle(text: str) -> str:
+    """The input before its options block: the puzzle, as evaluation and deduplication read it."""
+    return _OPTIONS_HEADER.split(text, maxsplit=1)[0].strip()
 
 
 def _example(text: str, target: str, i: int, task: str, dataset: str, path: Path) -> Example:
@@ -61,7 +66,7 @@ def _example(text: str, target: str, i: int, task: str, dataset: str, path: Path
             meta["choices"] = [_DASHED.match(ln).group(1) for ln in lines]
         else:
             raise InputError(f"{where}: cannot read the options block")
-    meta["puzzle"] = parts[0].strip()
+    meta["puzzle"] = _puzzle(text)
     if options is not None:
         letters = [L for L, _ in parse_options(options)]
         answer = normalise_answer(target)

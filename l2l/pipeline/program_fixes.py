@@ -61,10 +61,10 @@ def fix_program(code: str, backend: str, result: Any) -> ProgramFix | None:
         return None
     report = f"{getattr(result, 'error', None) or ''}\n{getattr(result, 'stderr', None) or ''}"
     try:
-        if "SyntaxError" in report and "unterminated triple-quoted string" in report:
-            block = _close_text_block(code)
-            return ProgramFix(block, ("close_text_block",)) if block is not None else None
         if "SyntaxError" in report:
+            if "unterminated triple-quoted string" in report:
+                block = _close_text_block(code)
+                return ProgramFix(block, ("close_text_block",)) if block is not None else None
             closed = _close_parens(code)
             if closed is None:
                 return None

@@ -91,9 +91,9 @@ def _last_round(out_dir: str) -> int:
 
 
 def _sft_steps(cfg: Any, role: str) -> int:
-    # sft_coldstart.sft_phase's rule: a role's own block overrides sft.steps
-    s = cfg.sft
-    return int((s.get(role) or {}).get("steps", s.steps))
+    from l2l.train.sft_coldstart import role_setting
+
+    return int(role_setting(cfg.sft, role, "steps"))  # sft_phase's own rule
 
 
 def _trainer_step(out_dir: str, role: str) -> int:

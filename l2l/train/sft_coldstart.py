@@ -101,6 +101,11 @@ def _last_checkpoint(folder: str) -> str | None:
     return get_last_checkpoint(folder) if os.path.isdir(folder) else None
 
 
+def role_setting(sft: Any, role: str, key: str) -> Any:
+    """`sft.<role>.<key>` when the role's own block sets it (`+sft.generator.steps=14`), else `sft.<key>`."""
+    return (sft.get(role) or {}).get(key, sft[key])
+
+
 def sft_phase(run: BilevelRun, role: str, rows: list[dict[str, Any]]) -> dict[str, float]:
     """Fine-tune one adapter. The Trainer saves the adapters, optimizer, scheduler and RNG state every
     `sft.save_steps` steps under `<out_dir>/trainer/sft-<role>/`; with `resume=true` a killed run
@@ -111,7 +116,7 @@ def sft_phase(run: BilevelRun, role: str, rows: list[dict[str, Any]]) -> dict[st
     from l2l.train.grpo_config import resolve_bf16
 
     s = run.cfg.sft
-    steps = int((s.get(role) or {}).get("steps", s.steps))
+    steps = int(role_setting(s, role, "steps"))
     out = os.path.join(run.out_dir, "trainer", f"sft-{role}")
     optimizer = run.optimizers[role]
     grpo_lr = optimizer.param_groups[0]["lr"]
@@ -121,7 +126,7 @@ def sft_phase(run: BilevelRun, role: str, rows: list[dict[str, Any]]) -> dict[st
         max_steps=steps,
         # a role's own block may set its micro-batch too: the 1.5B's generator rows (three of ~1,900 tokens)
         # peaked past 24 GiB in bf16 and were OOM-killed, where its formulator rows fit three at a time
-        per_device_train_batch_size=int((s.get(role) or {}).get("batch_size", s.batch_size)),
+        per_device_train_batch_size=int(role_setting(s, role, "batch_size")),
         gradient_accumulation_steps=int(s.get("gradient_accumulation_steps", 1)),
         learning_rate=float(s.learning_rate),
         lr_scheduler_type="constant",

@@ -45,8 +45,10 @@ def solve_one(equations, unknowns):
     # beside several unknowns ("can only solve for one symbol at a time"), and this helper's own advice
     # is to add positivity. The equations are solved alone and the conditions keep the solutions that
     # satisfy them.
-    conditions = [e for e in equations if _is_condition(e)]
-    equations = [e for e in equations if not _is_condition(e)]
+    conditions, eqs = [], []
+    for e in equations:
+        (conditions if _is_condition(e) else eqs).append(e)
+    equations = eqs
     if not equations:
         raise PuzzleError("solve_one needs at least one equation (Eq(lhs, rhs)); it got only conditions such as x > 0")
     sols = sympy.solve(list(equations), list(unknowns), dict=True)
@@ -72,7 +74,7 @@ def solve_one(equations, unknowns):
 def _is_condition(e):
     """True for what is a condition rather than an equation: an inequality, Ne, a boolean
     combination of them, or a plain True/False."""
-    if isinstance(e, bool) or isinstance(e, sympy.logic.boolalg.BooleanAtom):
+    if isinstance(e, (bool, sympy.logic.boolalg.BooleanAtom)):
         return True
     if isinstance(e, sympy.Eq):
         return False
