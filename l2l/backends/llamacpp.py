@@ -511,8 +511,9 @@ class LlamaCppBackend(ChatBackend):
             raise ValueError(f"{len(seeds)} seeds for {len(conversations)} conversations")
         bases = list(seeds) if seeds is not None else [base] * len(conversations)
         # A single sampled completion also takes the parallel engine when it is on: sample i of
-        # seed s is then the same draw however many samples a request asks for (seed 11's second
-        # sample is seed 12's first). A single greedy completion keeps the sequential path, unless it
+        # seed s then draws seed s+i's random numbers however many samples a request asks for
+        # (seed 11's second sample takes seed 12's stream; the texts match too unless a draw falls
+        # where logits decoded in a batch of n differ in the last bits from a batch of one). A single greedy completion keeps the sequential path, unless it
         # is schema-constrained: under a grammar the engine decodes the same greedy text faster (it
         # checks the best candidates against the grammar first, llama-cpp-python's sampler the whole
         # vocabulary): measured on the 1.5B, 197 formulation tokens took ~23.5 s of decode instead of

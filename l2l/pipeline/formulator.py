@@ -79,7 +79,8 @@ def formulate_many(
 ) -> list[FormulationAttempt]:
     """`n` sampled formulations whose first drafts decode together (one request for n samples:
     llama.cpp's parallel sequences read the prompt once), each then finished like `formulate`'s.
-    On llama.cpp, draft i is the draft `formulate` makes with seed `params.seed + i`."""
+    On llama.cpp, draft i draws the random numbers `formulate` draws with seed `params.seed + i` (the
+    same text unless batched logits differ in the last bits at a draw)."""
     params = _schema_params(backend, params, constrained)
     messages = formulator_messages(question, options)
     drafts = backend.chat(messages, replace(params, n=n))
