@@ -27,6 +27,16 @@ def _cfg(out: Path, tiny_dir: Path, resume: bool):
         ])
 
 
+def _one_step_cfg(out, tiny_dir, *overrides: str):
+    """One SFT step per role on the tiny model's gold rows, with `overrides`."""
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        return compose("train", overrides=[
+            "+experiment=sft_coldstart", f"out_dir={out}", f"model.name_or_path={tiny_dir}", "model.build_tiny=false",
+            "sft.samples_per_question=0", "sft.steps=1", "sft.max_length=3072", *overrides,
+            "loop.limit=8", "loop.val_size=2", "loop.validate_before=false", "loop.validate_every=0",
+        ])
+
+
 def _lora(model, role: str) -> dict:
     return {n: p.detach().clone() for n, p in model.named_parameters() if f".{role}." in n and "lora_" in n}
 
@@ -101,26 +111,67 @@ def test_sft_killed_mid_generator_phase_resumes_from_its_last_checkpoint(tiny_qw
 @pytest.mark.slow
 def test_a_roles_own_block_sets_its_micro_batch(tiny_qwen2_dir, tmp_path, monkeypatch):
     # the 1.5B's generator rows were OOM-killed three at a time in bf16 while its formulator rows fit:
-    # `+sft.generator.batch_size=2` shrinks the generator's micro-batch only
+    # `+sft.generator.batch_size=2` shrinks the generator's micro-batch only; a role's block sets its
+    # gradient accumulation too (one long 1.5B generator row per micro-batch, three per step)
     from trl import SFTTrainer
 
     from l2l.train import sft_coldstart
 
     real_step = SFTTrainer.training_step
-    seen: list[tuple[str, int, int]] = []
+    seen: list[tuple[str, int, int, int]] = []
 
     def spying_step(self, model, inputs, *a, **k):
         role = model.active_adapter if isinstance(model.active_adapter, str) else model.active_adapters[0]
-        seen.append((role, int(self.args.per_device_train_batch_size), int(inputs["input_ids"].shape[0])))
+        seen.append((role, int(self.args.per_device_train_batch_size), int(self.args.gradient_accumulation_steps),
+                     int(inputs["input_ids"].shape[0])))
         return real_step(self, model, inputs, *a, **k)
 
     monkeypatch.setattr(SFTTrainer, "training_step", spying_step)
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        cfg = compose("train", overrides=[
-            "+experiment=sft_coldstart", f"out_dir={tmp_path / 'run'}", f"model.name_or_path={tiny_qwen2_dir}",
-            "model.build_tiny=false", "sft.samples_per_question=0", "sft.steps=1", "sft.batch_size=1",
-            "+sft.generator.batch_size=2", "sft.shared_prefix=false", "sft.max_length=3072",
-            "loop.limit=8", "loop.val_size=2", "loop.validate_before=false", "loop.validate_every=0",
-        ])
-    sft_coldstart.run(cfg)
-    assert seen == [("formulator", 1, 1), ("generator", 2, 2)]
+    sft_coldstart.run(_one_step_cfg(tmp_path / "run", tiny_qwen2_dir, "sft.batch_size=1", "+sft.generator.batch_size=2",
+                                    "+sft.formulator.gradient_accumulation_steps=2", "sft.shared_prefix=false"))
+    # the formulator's one step is two micro-batches of one row, the generator's one of two
+    assert seen == [("formulator", 1, 2, 1), ("formulator", 1, 2, 1), ("generator", 2, 1, 2)]
+
+
+@pytest.mark.slow
+def test_a_roles_own_block_turns_on_activation_checkpointing(tiny_qwen2_dir, tmp_path, monkeypatch):
+    # `+sft.generator.gradient_checkpointing=true`: the generator's micro-batches run checkpointed (so the
+    # full way, no shared prefix: a checkpointed model keeps no KV cache) and still train its LoRA weights;
+    # the formulator's share their prefix unchecked; the model is left unchecked for what follows
+    from trl import SFTTrainer
+
+    from l2l.train import sft_coldstart
+
+    real_step = SFTTrainer.training_step
+    seen: list[tuple[str, bool, bool]] = []
+    before: dict = {}
+
+    def spying_step(self, model, inputs, *a, **k):
+        role = model.active_adapter if isinstance(model.active_adapter, str) else model.active_adapters[0]
+        if role == "generator" and not before:
+            before.update(_lora(model, "generator"))
+        seen.append((role, bool(model.is_gradient_checkpointing), bool(self.args.gradient_checkpointing)))
+        return real_step(self, model, inputs, *a, **k)
+
+    monkeypatch.setattr(SFTTrainer, "training_step", spying_step)
+    cfg = _one_step_cfg(tmp_path / "run", tiny_qwen2_dir, "sft.batch_size=2", "sft.learning_rate=3e-4",
+                        "+sft.generator.gradient_checkpointing=true")
+    from l2l.train.bilevel import BilevelRun
+
+    runs: list = []
+    real_init = BilevelRun.__init__
+
+    def keep(self, *a, **k):
+        real_init(self, *a, **k)
+        runs.append(self)
+
+    monkeypatch.setattr(BilevelRun, "__init__", keep)
+    metrics = sft_coldstart.run(cfg)
+    assert seen == [("formulator", False, False), ("generator", True, True)]
+    model = runs[0].policies.models["generator"]
+    assert not model.is_gradient_checkpointing
+    after = _lora(model, "generator")
+    assert any(not (after[n] == before[n]).all() for n in before)  # gradients flowed through the checkpointed layers
+    [rec] = metrics["records"]
+    assert rec["sft/generator/full_batches"] == 1 and rec["sft/generator/shared_prefix_batches"] == 0
+    assert rec["sft/formulator/shared_prefix_batches"] == 1

@@ -101,9 +101,14 @@ def _last_checkpoint(folder: str) -> str | None:
     return get_last_checkpoint(folder) if os.path.isdir(folder) else None
 
 
-def role_setting(sft: Any, role: str, key: str) -> Any:
-    """`sft.<role>.<key>` when the role's own block sets it (`+sft.generator.steps=14`), else `sft.<key>`."""
-    return (sft.get(role) or {}).get(key, sft[key])
+_MISSING = object()
+
+
+def role_setting(sft: Any, role: str, key: str, default: Any = _MISSING) -> Any:
+    """`sft.<role>.<key>` when the role's own block sets it (`+sft.generator.steps=14`), else `sft.<key>`
+    (else `default` when given)."""
+    common = sft[key] if default is _MISSING else sft.get(key, default)
+    return (sft.get(role) or {}).get(key, common)
 
 
 def sft_phase(run: BilevelRun, role: str, rows: list[dict[str, Any]]) -> dict[str, float]:
@@ -121,13 +126,14 @@ def sft_phase(run: BilevelRun, role: str, rows: list[dict[str, Any]]) -> dict[st
     optimizer = run.optimizers[role]
     grpo_lr = optimizer.param_groups[0]["lr"]
     set_learning_rate(optimizer, float(s.learning_rate))
+    checkpointing = bool(role_setting(s, role, "gradient_checkpointing", False))
     args = SFTConfig(
         output_dir=out,
         max_steps=steps,
         # a role's own block may set its micro-batch too: the 1.5B's generator rows (three of ~1,900 tokens)
         # peaked past 24 GiB in bf16 and were OOM-killed, where its formulator rows fit three at a time
         per_device_train_batch_size=int(role_setting(s, role, "batch_size")),
-        gradient_accumulation_steps=int(s.get("gradient_accumulation_steps", 1)),
+        gradient_accumulation_steps=int(role_setting(s, role, "gradient_accumulation_steps", 1)),
         learning_rate=float(s.learning_rate),
         lr_scheduler_type="constant",
         logging_steps=1,
@@ -140,8 +146,10 @@ def sft_phase(run: BilevelRun, role: str, rows: list[dict[str, Any]]) -> dict[st
         bf16=resolve_bf16(run.cfg.grpo.get("bf16", "auto"), bool(run.cfg.grpo.use_cpu)),
         max_length=int(s.max_length),
         # TRL's SFTConfig turns activation checkpointing on by default: the forward pass then runs twice
-        # per step, and a checkpointed model keeps no KV cache, so the shared prefix could not be reused
-        gradient_checkpointing=bool(s.get("gradient_checkpointing", False)),
+        # per step, and a checkpointed model keeps no KV cache, so the shared prefix could not be reused.
+        # A role may turn it on (`+sft.generator.gradient_checkpointing=true`): the 1.5B's generator rows
+        # keep every layer's activations otherwise, which is what outgrew 24 GiB
+        gradient_checkpointing=checkpointing,
         # the Trainer then prints each step's loss: the progress line of a long CPU run
         disable_tqdm=True,
         seed=int(run.cfg.seed),
@@ -168,7 +176,12 @@ def sft_phase(run: BilevelRun, role: str, rows: list[dict[str, Any]]) -> dict[st
     else:
         if resume:
             log.info("SFT %s: resuming from %s", role, resume)
-        trainer.train(resume_from_checkpoint=resume)
+        try:
+            trainer.train(resume_from_checkpoint=resume)
+        finally:
+            if checkpointing:  # the Trainer turned it on for the shared model: the next role and GRPO decide their own
+                m = trainer.model  # transformers 5 renamed it activation checkpointing; older ones have only the old name
+                (getattr(m, "activation_checkpointing_disable", None) or m.gradient_checkpointing_disable)()
     run.policies.activate(role)  # the Trainer's adapter loading may leave another adapter active
     set_learning_rate(optimizer, grpo_lr)  # the saved round carries GRPO's rate, not the cold start's
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
