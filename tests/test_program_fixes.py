@@ -154,6 +154,56 @@ def test_a_text_block_that_drifted_into_a_list_is_one_text_block_again():
     assert r.fixed_code.rstrip().endswith('""")\n# Anne is young.\nanswer(p.truth("young(anne)"))')
 
 
+# The 1.5B's temporal_sequences_22 program (report split): the last sighting is a statement comment
+# with no code under it, so the visit may fall from 5pm to 6pm and no option must hold.
+LAST_SIGHTING_LEFT_IN_A_COMMENT = '''p = Puzzle()
+visit = p.Int("visit", hour("8am"), hour("6pm") - 1)  # hour the visit began: up at 8am, closed after 6pm
+# Steven saw David playing tennis at the tennis court from 10am to 11am.
+p.add(Not(between(visit, "10am", "11am")))
+# James saw David stretching at a yoga studio from 11am to 4pm. => not between(visit, "11am", "4pm")
+p.add(Not(between(visit, "11am", "4pm")))
+# Nancy saw David working out at the gym from 4pm to 5pm. => not between(visit, "4pm", "5pm")
+p.add(Not(between(visit, "4pm", "5pm")))
+# Richard saw David buying lunch at the deli from 5pm to 6pm. => not between(visit, "5pm", "6pm")
+options = {
+    # 8am to 10am
+    "A": between(visit, "8am", "10am"),
+    # 11am to 4pm
+    "B": between(visit, "11am", "4pm"),
+    # 10am to 11am
+    "C": between(visit, "10am", "11am"),
+    # 5pm to 6pm
+    "D": between(visit, "5pm", "6pm"),
+}
+answer(p.choose(options, mode="must"))
+'''
+
+
+def test_a_statement_left_in_a_comment_is_added_from_its_formula():
+    before = run(LAST_SIGHTING_LEFT_IN_A_COMMENT, OFF)
+    assert before.status == "runtime_error" and "no option fits" in before.error
+    r = run(LAST_SIGHTING_LEFT_IN_A_COMMENT)
+    assert (r.status, r.answer) == ("ok", "A"), r.error
+    assert r.fixes == ["add_commented_constraint:9"]  # the line of the comment
+    # only the comment without code got a line; the ones with code under them did not
+    assert r.fixed_code.count("p.add(") == LAST_SIGHTING_LEFT_IN_A_COMMENT.count("p.add(") + 1
+    assert '=> not between(visit, "5pm", "6pm")\np.add(not between(visit, "5pm", "6pm"))' in r.fixed_code
+
+
+@pytest.mark.parametrize("code", [
+    # the formula names something the program never defines: adding it would only raise NameError
+    LAST_SIGHTING_LEFT_IN_A_COMMENT.replace('not between(visit, "5pm", "6pm")\n', 'not lunch(visit)\n'),
+    # the formula is not Python
+    LAST_SIGHTING_LEFT_IN_A_COMMENT.replace('not between(visit, "5pm", "6pm")\n', 'visit notin [5pm, 6pm)\n'),
+    # the comment has its code under it (the failure has another cause): nothing is added
+    LAST_SIGHTING_LEFT_IN_A_COMMENT.replace('"5pm", "6pm")\noptions', '"5pm", "6pm")\np.add(visit < 8)\noptions'),
+])
+def test_a_commented_formula_is_added_only_when_it_is_missing_and_can_run(code):
+    before = run(code, OFF)
+    assert before.status == "runtime_error", before.error
+    assert fix_program(code, "z3", before) is None
+
+
 @pytest.mark.parametrize("code", [
     # a text block never closed at all: nothing says where it was meant to end
     'p = Puzzle()\np.add("""\nAnne is smart. => smart(anne)\nanswer(p.truth("smart(anne)"))\n',

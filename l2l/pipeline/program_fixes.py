@@ -38,7 +38,8 @@ from typing import Any
 __all__ = ["ProgramFix", "fix_program", "FIX_KINDS", "UNDEFINED_NAME"]
 
 # Every fix this module can apply (the part before ":" in `ProgramFix.fixes`).
-FIX_KINDS = ("close_parens", "close_text_block", "declare_predicate", "predicate_alias", "not_prefix")
+FIX_KINDS = ("close_parens", "close_text_block", "declare_predicate", "predicate_alias", "not_prefix",
+             "add_commented_constraint")
 
 # The sandbox's report of an undeclared name (also read by the solver's repair hints, `solve._hint`).
 UNDEFINED_NAME = re.compile(r"NameError: name '(\w+)' is not defined")
@@ -75,6 +76,9 @@ def fix_program(code: str, backend: str, result: Any) -> ProgramFix | None:
                 if more is not None:
                     return ProgramFix(more.code, ("close_parens",) + more.fixes)
             return ProgramFix(closed, ("close_parens",))
+        if backend == "z3" and "PuzzleError" in report:
+            added = _add_commented_constraints(code)
+            return ProgramFix(added[0], tuple(f"add_commented_constraint:{n}" for n in added[1])) if added else None
         m = UNDEFINED_NAME.search(report)
         if m is None or backend != "z3":
             return None
@@ -247,6 +251,60 @@ def _fix_undeclared_predicates(code: str, missing: str | None, prelude: frozense
     except SyntaxError:
         return None
     return ProgramFix(fixed, tuple(fixes))
+
+
+# A statement comment carrying the formulation's formula: `# Richard saw David ... => not between(visit, "5pm", "6pm")`.
+_STATEMENT_COMMENT = re.compile(r"^(\s*)#\s*(\S.*?)\s*=>\s*(\S.*?)\s*$")
+
+
+def _add_commented_constraints(code: str) -> tuple[str, list[int]] | None:
+    """The z3 program with `p.add(<formula>)` under each statement comment `# <statement> => <formula>`
+    that has no code under it, and the (1-based) lines of those comments; None when there is none or
+    the result does not parse. Why: 17 of the 1.5B's 22 failed temporal_sequences programs (report split,
+    50 items) copy the formulation's last sighting as such a comment and then go straight to the
+    options, so the visit may fall in that slot and `p.choose(..., mode="must")` finds no option; the
+    formula is the formulation's own, in the Python the z3 prelude reads (`not`/`and`/`or` on z3
+    expressions are rewritten before every run). Only a formula that parses as one expression over
+    names the program or its prelude defines is added, and only where the next code line is not its
+    code: another comment, `options = ...` or `answer(...)` follows."""
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return None
+    puzzles = [st.targets[0].id for st in tree.body
+               if isinstance(st, ast.Assign) and len(st.targets) == 1 and isinstance(st.targets[0], ast.Name)
+               and isinstance(st.value, ast.Call) and isinstance(st.value.func, ast.Name) and st.value.func.id == "Puzzle"]
+    if len(puzzles) != 1:
+        return None
+    known = _bound_names(tree) | _prelude_names("z3") | set(dir(builtins))
+    lines = code.splitlines(keepends=True)
+    added: list[int] = []
+    out: list[str] = []
+    for i, line in enumerate(lines):
+        out.append(line)
+        m = _STATEMENT_COMMENT.match(line.rstrip("\r\n"))
+        if m is None or m.group(1):  # top-level comments only: an indented one belongs to a block
+            continue
+        nxt = next((ln.strip() for ln in lines[i + 1:] if ln.strip()), "")
+        if not (nxt.startswith("#") or re.match(r"(options\s*=|answer\s*\()", nxt)):
+            continue
+        formula = m.group(3)
+        try:
+            expr = ast.parse(formula, mode="eval")
+        except SyntaxError:
+            continue
+        if not all(n.id in known for n in ast.walk(expr) if isinstance(n, ast.Name)):
+            continue
+        out.append(f"{puzzles[0]}.add({formula})  # added: the statement above had no code\n")
+        added.append(i + 1)
+    if not added:
+        return None
+    fixed = "".join(out)
+    try:
+        ast.parse(fixed)
+    except SyntaxError:
+        return None
+    return fixed, added
 
 
 def _pred_declarations(code: str, tree: ast.Module) -> dict[str, tuple[ast.stmt, str, str]]:
