@@ -513,10 +513,10 @@ class LlamaCppBackend(ChatBackend):
         # A single sampled completion also takes the parallel engine when it is on: sample i of
         # seed s then draws seed s+i's random numbers however many samples a request asks for
         # (seed 11's second sample takes seed 12's stream; the texts match too unless a draw falls
-        # where logits decoded in a batch of n differ in the last bits from a batch of one). A single greedy completion keeps the sequential path, unless it
-        # is schema-constrained: under a grammar the engine decodes the same greedy text faster (it
-        # checks the best candidates against the grammar first, llama-cpp-python's sampler the whole
-        # vocabulary): measured on the 1.5B, 197 formulation tokens took ~23.5 s of decode instead of
+        # where logits decoded in a batch of n differ in the last bits from a batch of one). A single
+        # greedy completion keeps the sequential path, unless it is schema-constrained: under a
+        # grammar the engine decodes the same greedy text faster (it checks the best candidates
+        # against the grammar first, llama-cpp-python's sampler the whole vocabulary): measured on the 1.5B, 197 formulation tokens took ~23.5 s of decode instead of
         # ~28 (bench/results/parallel_sequences.md).
         single_greedy = n * len(conversations) < 2 and params.temperature <= 0 and params.json_schema is None
         if self.parallel_sequences < 2 or single_greedy:

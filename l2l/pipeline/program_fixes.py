@@ -77,8 +77,7 @@ def fix_program(code: str, backend: str, result: Any) -> ProgramFix | None:
                     return ProgramFix(more.code, ("close_parens",) + more.fixes)
             return ProgramFix(closed, ("close_parens",))
         if backend == "z3" and "PuzzleError" in report:
-            added = _add_commented_constraints(code)
-            return ProgramFix(added[0], tuple(f"add_commented_constraint:{n}" for n in added[1])) if added else None
+            return _add_commented_constraints(code)
         m = UNDEFINED_NAME.search(report)
         if m is None or backend != "z3":
             return None
@@ -113,11 +112,16 @@ def _close_parens(code: str) -> str | None:
     if not changed:
         return None
     fixed = "".join(lines)
+    return fixed if _parses(fixed) else None
+
+
+def _parses(code: str) -> bool:
+    """Whether a fixed text is Python: every fix keeps its result only then."""
     try:
-        ast.parse(fixed)
+        ast.parse(code)
     except SyntaxError:
-        return None
-    return fixed
+        return False
+    return True
 
 
 # A line that ends the list the generator drifted into: `])`, ` ])` (a `]` and a `)` with nothing else).
@@ -145,11 +149,7 @@ def _close_text_block(code: str) -> str | None:
         m = _LIST_ITEM.match(ln.rstrip("\r\n"))
         body.append(f"{m.group(1)}{m.group(2)}\n" if m else ln)
     fixed = "".join(lines[:start + 1] + body + ['""")\n'] + lines[end + 1:])
-    try:
-        ast.parse(fixed)
-    except SyntaxError:
-        return None
-    return fixed
+    return fixed if _parses(fixed) else None
 
 
 def _scan(line: str) -> tuple[int, int]:
@@ -246,21 +246,19 @@ def _fix_undeclared_predicates(code: str, missing: str | None, prelude: frozense
     fixed = code
     for start, end, text in sorted(edits, key=lambda e: (e[0], e[1]), reverse=True):
         fixed = fixed[:start] + text + fixed[end:]
-    try:
-        ast.parse(fixed)
-    except SyntaxError:
-        return None
-    return ProgramFix(fixed, tuple(fixes))
+    return ProgramFix(fixed, tuple(fixes)) if _parses(fixed) else None
 
 
 # A statement comment carrying the formulation's formula: `# Richard saw David ... => not between(visit, "5pm", "6pm")`.
 _STATEMENT_COMMENT = re.compile(r"^(\s*)#\s*(\S.*?)\s*=>\s*(\S.*?)\s*$")
+# Lines that show a statement comment above them got no code: the options or the answer come next.
+_AFTER_THE_CONSTRAINTS = re.compile(r"(options\s*=|answer\s*\()")
 
 
-def _add_commented_constraints(code: str) -> tuple[str, list[int]] | None:
+def _add_commented_constraints(code: str) -> ProgramFix | None:
     """The z3 program with `p.add(<formula>)` under each statement comment `# <statement> => <formula>`
-    that has no code under it, and the (1-based) lines of those comments; None when there is none or
-    the result does not parse. Why: 17 of the 1.5B's 22 failed temporal_sequences programs (report split,
+    that has no code under it (one fix per comment, named by its 1-based line); None when there is none
+    or the result does not parse. Why: 17 of the 1.5B's 22 failed temporal_sequences programs (report split,
     50 items) copy the formulation's last sighting as such a comment and then go straight to the
     options, so the visit may fall in that slot and `p.choose(..., mode="must")` finds no option; the
     formula is the formulation's own, in the Python the z3 prelude reads (`not`/`and`/`or` on z3
@@ -286,7 +284,7 @@ def _add_commented_constraints(code: str) -> tuple[str, list[int]] | None:
         if m is None or m.group(1):  # top-level comments only: an indented one belongs to a block
             continue
         nxt = next((ln.strip() for ln in lines[i + 1:] if ln.strip()), "")
-        if not (nxt.startswith("#") or re.match(r"(options\s*=|answer\s*\()", nxt)):
+        if not (nxt.startswith("#") or _AFTER_THE_CONSTRAINTS.match(nxt)):
             continue
         formula = m.group(3)
         try:
@@ -297,14 +295,8 @@ def _add_commented_constraints(code: str) -> tuple[str, list[int]] | None:
             continue
         out.append(f"{puzzles[0]}.add({formula})  # added: the statement above had no code\n")
         added.append(i + 1)
-    if not added:
-        return None
     fixed = "".join(out)
-    try:
-        ast.parse(fixed)
-    except SyntaxError:
-        return None
-    return fixed, added
+    return ProgramFix(fixed, tuple(f"add_commented_constraint:{n}" for n in added)) if added and _parses(fixed) else None
 
 
 def _pred_declarations(code: str, tree: ast.Module) -> dict[str, tuple[ast.stmt, str, str]]:
